@@ -1,0 +1,62 @@
+"""`Idempotency-Key`: the same key from the same caller returns the first answer again."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from shared.problems import unprocessable
+from shared.uow import UnitOfWork
+
+MAX_KEY_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    body: dict[str, Any]
+    location: str | None = None
+
+
+def check_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise unprocessable(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
+    return key
+
+
+def request_hash(body: Any) -> str:
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS,
+                                       default=str)).hexdigest()
+
+
+async def once(uow: UnitOfWork, caller: str, key: str | None, fingerprint: str,
+               action: Callable[[], Awaitable[Outcome]]) -> Outcome:
+    """Run `action` inside `uow` unless `caller` already used `key`; then replay its answer.
+
+    The key is taken under a transaction-scoped advisory lock, so two concurrent
+    requests with one key run the action once; the answer commits with the change.
+    """
+    if key is None:
+        return await action()
+    conn = uow.conn
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{caller}\x00{key}")
+    row = await conn.fetchrow(
+        "SELECT request_hash, status, body, location FROM idempotency_keys"
+        " WHERE caller = $1 AND key = $2", caller, key)
+    if row is not None:
+        if row["request_hash"] != fingerprint:
+            raise unprocessable("this Idempotency-Key was used with a different request",
+                                slug="idempotency-key-reused")
+        return Outcome(row["status"], row["body"], row["location"])
+    outcome = await action()
+    await conn.execute(
+        "INSERT INTO idempotency_keys (caller, key, request_hash, status, body, location)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        caller, key, fingerprint, outcome.status, outcome.body, outcome.location)
+    return outcome

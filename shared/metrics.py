@@ -1,0 +1,44 @@
+"""Prometheus metrics of one service process, in a registry of its own."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    """Every metric both services expose; service-specific ones live beside them."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.http_requests = Counter(
+            "http_requests_total", "HTTP requests answered", ["method", "route", "status"],
+            registry=r)
+        self.http_latency = Histogram(
+            "http_request_duration_seconds", "HTTP request latency", ["method", "route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=r)
+        self.events_published = Counter(
+            "outbox_events_published_total", "Events confirmed by the broker", registry=r)
+        self.events_unroutable = Counter(
+            "outbox_events_unroutable_total", "Events no queue was bound for", ["type"],
+            registry=r)
+        self.outbox_backlog = Gauge(
+            "outbox_backlog", "Events written but not yet confirmed by the broker", registry=r)
+        self.outbox_oldest_age = Gauge(
+            "outbox_oldest_unsent_age_seconds", "Age of the oldest unsent event", registry=r)
+        self.events_consumed = Counter(
+            "events_consumed_total", "Events consumed by outcome", ["queue", "outcome"],
+            registry=r)
+        self.consumer_lag = Gauge(
+            "consumer_lag_seconds", "Age of the last event handled when it was applied",
+            ["queue"], registry=r)
+        # Bidding service.
+        self.rounds_by_status = Gauge(
+            "rounds", "Rounds by status", ["status"], registry=r)
+        self.bids = Counter(
+            "bids_total", "Bid submissions by outcome", ["outcome"], registry=r)
+        self.timer_lateness = Histogram(
+            "round_timer_lateness_seconds", "Time from a round's deadline to its handling",
+            ["action"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30),
+            registry=r)

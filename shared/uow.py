@@ -1,0 +1,86 @@
+"""Unit of work: one database transaction that also writes its events to the outbox."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+import asyncpg
+
+from shared.events import CloudEvent, new_event
+
+
+class UnitOfWork:
+    """`async with UnitOfWork(pool, source) as uow:` — commit on success, roll back on error.
+
+    Events collected with `emit` are inserted into the outbox inside the same
+    transaction, just before commit, so a change and its events land together or not at all.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, source: str) -> None:
+        self._pool = pool
+        self._source = source
+        self._events: list[CloudEvent] = []
+        self._audit: list[tuple[str, str, str, str, dict[str, Any]]] = []
+        self._conn: asyncpg.Connection | None = None
+        self._tx: Any = None
+
+    @property
+    def conn(self) -> asyncpg.Connection:
+        assert self._conn is not None, "unit of work not entered"
+        return self._conn
+
+    @property
+    def events(self) -> list[CloudEvent]:
+        return list(self._events)
+
+    def emit(self, type_: str, subject: object, data: dict[str, Any]) -> CloudEvent:
+        event = new_event(self._source, type_, subject, data)
+        self._events.append(event)
+        return event
+
+    def audit(self, actor: str, role: str, action: str, subject: object,
+              details: dict[str, Any] | None = None) -> None:
+        self._audit.append((actor, role, action, str(subject), details or {}))
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._conn = await self._pool.acquire()
+        self._tx = self._conn.transaction()
+        await self._tx.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        assert self._conn is not None
+        try:
+            if exc_type is None:
+                await self._flush()
+                await self._tx.commit()
+            else:
+                await self._tx.rollback()
+        except BaseException:
+            if not self._tx._done:  # noqa: SLF001 - asyncpg exposes no public flag
+                await self._tx.rollback()
+            raise
+        finally:
+            await self._pool.release(self._conn)
+            self._conn = None
+
+    async def _flush(self) -> None:
+        conn = self.conn
+        if self._events:
+            await write_outbox(conn, self._events)
+        if self._audit:
+            await conn.executemany(
+                "INSERT INTO audit_log (actor, actor_role, action, subject, details)"
+                " VALUES ($1, $2, $3, $4, $5)",
+                self._audit,
+            )
+
+
+async def write_outbox(conn: asyncpg.Connection, events: list[CloudEvent]) -> None:
+    """Insert events into the outbox on `conn` (which must be inside a transaction)."""
+    await conn.executemany(
+        "INSERT INTO outbox (event_id, type, subject, envelope) VALUES ($1, $2, $3, $4)",
+        [(e.id, e.type, e.subject, e.to_json_dict()) for e in events],
+    )

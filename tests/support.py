@@ -1,0 +1,141 @@
+"""Helpers for tests: run an app in-process over real HTTP, run a service as a process,
+and listen to the events exchange."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import aiohttp
+import orjson
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@asynccontextmanager
+async def running_app(app: web.Application) -> AsyncIterator[TestClient]:
+    """The app served on a real socket, with a client bound to it."""
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+class EventTap:
+    """An exclusive queue bound to the exchange that records every event it sees."""
+
+    def __init__(self, amqp_url: str, exchange: str, keys: tuple[str, ...] = ("#",)) -> None:
+        self._url = amqp_url
+        self._exchange = exchange
+        self._keys = keys
+        self.events: list[dict[str, Any]] = []
+        self.messages: list[aio_pika.abc.AbstractIncomingMessage] = []
+        self._conn: aio_pika.abc.AbstractConnection | None = None
+        self._arrived = asyncio.Condition()
+
+    async def __aenter__(self) -> EventTap:
+        self._conn = await aio_pika.connect(self._url)
+        channel = await self._conn.channel()
+        exchange = await channel.declare_exchange(self._exchange, aio_pika.ExchangeType.TOPIC,
+                                                  durable=True)
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        for key in self._keys:
+            await queue.bind(exchange, key)
+        await queue.consume(self._on_message, no_ack=True)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+
+    async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        async with self._arrived:
+            self.messages.append(message)
+            self.events.append(orjson.loads(message.body))
+            self._arrived.notify_all()
+
+    def of_type(self, type_: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["type"] == type_]
+
+    async def wait_for(self, predicate: Any, timeout: float = 15.0) -> list[dict[str, Any]]:
+        """Wait until `predicate(events)` is truthy; returns the events seen."""
+        async def check() -> None:
+            async with self._arrived:
+                await self._arrived.wait_for(lambda: bool(predicate(self.events)))
+
+        await asyncio.wait_for(check(), timeout)
+        return self.events
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServiceProcess:
+    """`python -m <module>` as a real process with its own environment."""
+
+    def __init__(self, module: str, env: dict[str, str], port: int | None = None) -> None:
+        self.module = module
+        self.port = port or free_port()
+        self.env = {**os.environ, **env, "HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(self.port)}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = ROOT / ".pytest_cache" / f"{module}-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self, *, wait: bool = True) -> ServiceProcess:
+        self.log_path.parent.mkdir(exist_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", self.module], env=self.env,
+                                     stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        if wait:
+            await self.wait_ready()
+        return self
+
+    async def wait_ready(self, path: str = "/readyz", timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as http:
+            while time.monotonic() < deadline:
+                assert self.proc is not None
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"{self.module} exited: {self.log_path.read_text()[-2000:]}")
+                try:
+                    async with http.get(self.url + path) as resp:
+                        if resp.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise TimeoutError(f"{self.module} not ready: {self.log_path.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def terminate(self, timeout: float = 15.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
