@@ -120,6 +120,8 @@ def parse_query(request: web.Request, model: type[M]) -> M:
     data: dict[str, Any] = {}
     for key in request.query:
         values = request.query.getall(key)
+        if "\x00" in key or any("\x00" in v for v in values):
+            raise unprocessable("the query must not contain NUL characters")
         data[key] = values[0] if len(values) == 1 else values
     try:
         return model.model_validate(data)

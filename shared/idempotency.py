@@ -45,7 +45,7 @@ async def once(uow: UnitOfWork, caller: str, key: str | None, fingerprint: str,
     if key is None:
         return await action()
     conn = uow.conn
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{caller}\x00{key}")
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{caller}\x1f{key}")
     row = await conn.fetchrow(
         "SELECT request_hash, status, body, location FROM idempotency_keys"
         " WHERE caller = $1 AND key = $2", caller, key)

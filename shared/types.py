@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, PlainSerializer, WithJsonSchema
 
 # NUMERIC(16,2) in the database: the largest amount we can store.
 MONEY_MAX = Decimal("99999999999999.99")
@@ -68,3 +68,14 @@ Timestamp = Annotated[
 def utcnow() -> datetime:
     """The process clock, for logs and metadata only: the database clock decides rules."""
     return datetime.now(UTC)
+
+
+def _no_control(value: str) -> str:
+    # PostgreSQL text cannot hold NUL, and control characters have no place in names.
+    if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+# Free text from clients: no NUL or other control characters (tab and newlines allowed).
+Text = Annotated[str, AfterValidator(_no_control)]

@@ -1,0 +1,49 @@
+"""build_app(settings): the one place the bidding service is wired together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from bidding_service import repository as repo
+from bidding_service.api import RATE_LIMITER, api
+from bidding_service.consumers import on_pool_event
+from bidding_service.settings import BiddingSettings
+from bidding_service.timer import RoundTimer
+from shared.app import ServiceSpec, build_service_app
+from shared.broker import QueueSpec
+from shared.http import DB, METRICS
+from shared.ratelimit import RateLimiter
+from shared.settings import ServiceSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+FINANCE_KEYS = ("award.*", "round.failed")
+
+
+def build_app(settings: ServiceSettings, *, run_background: bool = True) -> web.Application:
+    assert isinstance(settings, BiddingSettings)
+
+    async def round_timer(app: web.Application) -> None:
+        timer = RoundTimer(app[DB], settings.database_url, settings.db_schema, app[METRICS],
+                           settings.timer_max_sleep_seconds)
+        await timer.run()
+
+    async def rounds_gauge(app: web.Application) -> None:
+        async with app[DB].acquire() as conn:
+            counts = await repo.count_rounds_by_status(conn)
+        for status, n in counts.items():
+            app[METRICS].rounds_by_status.labels(status=status).set(n)
+
+    spec = ServiceSpec(
+        name="bidding-service",
+        api=api,
+        queues=[QueueSpec(settings.pool_events_queue, ["pool.#"]),
+                QueueSpec(settings.finance_queue, FINANCE_KEYS)],
+        consumers=[(settings.pool_events_queue, on_pool_event)],
+        workers=[round_timer],
+        extra_metrics=rounds_gauge,
+    )
+    app = build_service_app(settings, spec, run_background=run_background)
+    app[RATE_LIMITER] = RateLimiter(settings.bid_rate_per_second, settings.bid_rate_burst)
+    return app

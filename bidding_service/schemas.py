@@ -1,0 +1,211 @@
+"""Request and response models of the bidding-service API (and of its OpenAPI document)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bidding_service.domain import AwardStatus, Disclosure, RoundStatus
+from shared.paging import PageQuery
+from shared.types import Money, Text, Timestamp
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExtensionIn(Strict):
+    window_seconds: int = Field(ge=1, le=3600)
+    extend_seconds: int = Field(ge=1, le=3600)
+    max_extensions: int = Field(ge=1, le=100)
+
+
+class Buyer(Strict):
+    org: Annotated[Text, Field(min_length=1, max_length=64)]
+    name: Annotated[Text, Field(min_length=1, max_length=200)]
+
+
+class LaunchRound(Strict):
+    pool_id: uuid.UUID
+    title: Annotated[Text, Field(min_length=1, max_length=200)]
+    description: Annotated[Text, Field(max_length=5000)] = ""
+    buyer: Buyer
+    budget_line: Annotated[Text, Field(min_length=1, max_length=64)]
+    ceiling_price: Money
+    opens_at: Timestamp | None = None
+    closes_at: Timestamp
+    min_bids: int = Field(default=3, ge=1, le=10_000)
+    sme_price_deduction: Decimal = Field(default=Decimal("0"), ge=0, le=Decimal("0.20"),
+                                         max_digits=5, decimal_places=4)
+    disclosure: Disclosure = Disclosure.SEALED
+    min_decrement: Money | None = None
+    extension: ExtensionIn | None = None
+    acceptance_seconds: int = Field(default=259_200, ge=1, le=30 * 86_400)
+
+    @field_validator("ceiling_price")
+    @classmethod
+    def _positive(cls, v: Decimal) -> Decimal:
+        if v <= 0:
+            raise ValueError("must be greater than 0")
+        return v
+
+    @field_validator("min_decrement")
+    @classmethod
+    def _positive_decrement(cls, v: Decimal | None) -> Decimal | None:
+        if v is not None and v <= 0:
+            raise ValueError("must be greater than 0")
+        return v
+
+    @field_validator("sme_price_deduction", mode="before")
+    @classmethod
+    def _decimal_text(cls, v: object) -> object:
+        if isinstance(v, bool | float):
+            raise ValueError("must be a decimal between 0 and 0.20")
+        return v
+
+
+class SubmitBid(Strict):
+    amount: Money
+
+
+class CancelRound(Strict):
+    reason: Annotated[Text, Field(min_length=1, max_length=2000)]
+
+
+class DeclineAward(Strict):
+    reason: Annotated[Text, Field(min_length=1, max_length=2000)]
+
+
+class AcceptAward(Strict):
+    pass
+
+
+class RoundQuery(PageQuery):
+    status: RoundStatus | None = None
+    pool_id: uuid.UUID | None = None
+
+
+class AwardQuery(PageQuery):
+    pool_id: uuid.UUID | None = None
+    buyer_org: Annotated[Text, Field(max_length=64)] | None = None
+
+
+class PoolRef(BaseModel):
+    id: uuid.UUID
+    code: str
+    name: str
+
+
+class ExtensionOut(BaseModel):
+    window_seconds: int
+    extend_seconds: int
+    max_extensions: int
+
+
+class SupplierRef(BaseModel):
+    id: uuid.UUID
+    name: str
+    credit_code: str
+    kind: str
+    size: str
+
+
+class RankingEntry(BaseModel):
+    rank: int
+    supplier_id: uuid.UUID
+    supplier_name: str
+    amount: Money
+    evaluated_amount: Money
+
+
+class AwardOut(BaseModel):
+    id: uuid.UUID
+    round_id: uuid.UUID
+    pool_id: uuid.UUID
+    status: AwardStatus
+    supplier: SupplierRef
+    amount: Money
+    evaluated_amount: Money
+    currency: str = "CNY"
+    buyer: Buyer
+    budget_line: str
+    rank: int
+    bid_count: int
+    invited_count: int
+    awarded_at: Timestamp
+    accept_by: Timestamp
+    decided_at: Timestamp | None = None
+    decision_reason: str | None = None
+
+
+class OwnBid(BaseModel):
+    id: uuid.UUID
+    amount: Money
+    submitted_at: Timestamp
+
+
+class RoundOut(BaseModel):
+    """A round as the caller may see it: amounts of others only once awarded."""
+
+    id: uuid.UUID
+    pool: PoolRef
+    title: str
+    description: str
+    buyer: Buyer
+    budget_line: str
+    ceiling_price: Money
+    opens_at: Timestamp
+    closes_at: Timestamp
+    min_bids: int
+    sme_price_deduction: str
+    disclosure: Disclosure
+    min_decrement: Money | None
+    extension: ExtensionOut | None
+    extensions_used: int
+    acceptance_seconds: int
+    status: RoundStatus
+    status_reason: str | None
+    invited_count: int
+    launched_at: Timestamp
+    closed_at: Timestamp | None
+    bid_count: int | None = Field(default=None, description="center and buyer only")
+    bidder_count: int | None = Field(default=None, description="center and buyer only")
+    my_bid: OwnBid | None = Field(default=None, description="the calling supplier's last bid")
+    my_status: str | None = Field(default=None, description="invited or excluded")
+    rank: int | None = Field(default=None, description="own rank, with disclosure=rank")
+    award: AwardOut | None = None
+    ranking: list[RankingEntry] | None = None
+
+
+class BidOut(BaseModel):
+    id: uuid.UUID
+    round_id: uuid.UUID
+    supplier_id: uuid.UUID
+    amount: Money
+    submitted_at: Timestamp
+    valid: bool = True
+
+
+class RoundPage(BaseModel):
+    items: list[RoundOut]
+    next_cursor: str | None
+
+
+class BidPage(BaseModel):
+    items: list[BidOut]
+    next_cursor: str | None
+
+
+class AwardPage(BaseModel):
+    items: list[AwardOut]
+    next_cursor: str | None
+
+
+class Eligible(BaseModel):
+    pool_id: uuid.UUID
+    supplier_ids: list[uuid.UUID]
+    as_of: datetime
