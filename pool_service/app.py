@@ -1,0 +1,42 @@
+"""`build_app(settings)`: the one place where the pool service is wired together."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from pool_service import service
+from pool_service.api import api
+from pool_service.consumers import handle_award_event
+from pool_service.settings import PoolSettings
+from shared.app import ServiceSpec, build_service_app
+from shared.broker import QueueSpec
+from shared.http import DB
+from shared.uow import UnitOfWork
+
+POOL_SETTINGS = web.AppKey("pool_settings", PoolSettings)
+
+
+async def lift_suspensions(app: web.Application) -> None:
+    """Reinstate members whose timed suspension has passed, by the database's clock."""
+    pause = app[POOL_SETTINGS].suspension_sweep_seconds
+    while True:
+        lifted = True
+        while lifted:
+            async with UnitOfWork(app[DB], service.SOURCE) as uow:
+                lifted = await service.lift_due_suspension(uow)
+        await asyncio.sleep(pause)
+
+
+def build_app(settings: PoolSettings, *, run_background: bool = True) -> web.Application:
+    spec = ServiceSpec(
+        name="pool-service",
+        api=api,
+        queues=[QueueSpec(settings.awards_queue, ["award.*"])],
+        consumers=[(settings.awards_queue, handle_award_event)],
+        workers=[lift_suspensions],
+    )
+    app = build_service_app(settings, spec, run_background=run_background)
+    app[POOL_SETTINGS] = settings
+    return app

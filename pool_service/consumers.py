@@ -1,0 +1,58 @@
+"""Handlers of the events this service consumes: `award.*` from the bidding service.
+
+Each runs inside the inbox transaction of shared.broker.InboxConsumer, so a
+redelivered event changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import structlog
+
+from pool_service import service
+from shared.events import CloudEvent
+
+log = structlog.get_logger(__name__)
+
+_OUTCOMES = {"award.accepted": "accepted", "award.declined": "declined",
+             "award.expired": "expired"}
+
+
+def _org(buyer: Any) -> tuple[str | None, str | None]:
+    """The buyer's org code and name, whichever of the usual spellings the event uses."""
+    if isinstance(buyer, str):
+        return buyer, None
+    if isinstance(buyer, dict):
+        org = buyer.get("org") or buyer.get("code") or buyer.get("org_code")
+        name = buyer.get("name")
+        return (str(org) if org else None), (str(name) if name else None)
+    return None, None
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+async def handle_award_event(conn: asyncpg.Connection, event: CloudEvent) -> None:
+    data = event.data
+    if event.type == "award.published":
+        org, name = _org(data.get("buyer"))
+        pool = _mapping(data.get("pool"))
+        supplier = _mapping(data.get("supplier"))
+        award = service.AwardPublished.model_validate({
+            **data,
+            "pool_id": data.get("pool_id") or pool.get("id"),
+            "supplier_id": data.get("supplier_id") or supplier.get("id"),
+            "buyer_org": data.get("buyer_org") or org,
+            "buyer_name": data.get("buyer_name") or name,
+        })
+        await service.record_award(conn, award)
+    elif event.type in _OUTCOMES:
+        await service.record_award_outcome(conn, _OUTCOMES[event.type],
+                                           service.AwardOutcome.model_validate(data))
+    else:
+        # Bound to award.*: a new award event type this version does not know. Taking it
+        # (rather than dead-lettering) keeps the queue moving; the inbox keeps its id.
+        log.info("event_ignored", type=event.type, event_id=str(event.id))
