@@ -9,7 +9,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -95,7 +97,8 @@ class ServiceProcess:
         self.port = port or free_port()
         self.env = {**os.environ, **env, "HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(self.port)}
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = ROOT / ".pytest_cache" / f"{module}-{self.port}.log"
+        self.log_path = Path(tempfile.gettempdir()) / "procure-test-logs" / \
+            f"{module}-{self.port}-{uuid.uuid4().hex[:6]}.log"
 
     @property
     def url(self) -> str:
@@ -103,9 +106,9 @@ class ServiceProcess:
 
     async def start(self, *, wait: bool = True) -> ServiceProcess:
         self.log_path.parent.mkdir(exist_ok=True)
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", self.module], env=self.env,
-                                     stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        with self.log_path.open("ab") as log:  # the child keeps its own copy of the fd
+            self.proc = subprocess.Popen([sys.executable, "-m", self.module], env=self.env,
+                                         stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         if wait:
             await self.wait_ready()
         return self

@@ -1,0 +1,26 @@
+"""Services as real processes against the session's throwaway database and broker names."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from bidding_service.app import MIGRATIONS
+from shared.migrations import migrate
+
+
+@pytest.fixture(scope="session")
+async def e2e_env(service_env: dict[str, str]) -> dict[str, str]:
+    env = {**service_env, "LOG_LEVEL": "info", "TIMER_MAX_SLEEP_SECONDS": "0.2",
+           "BID_RATE_PER_SECOND": "1000", "BID_RATE_BURST": "1000"}
+    # Migrate once up front so racing processes start from a ready schema.
+    await migrate(env["DATABASE_URL"], "bidding", MIGRATIONS, "bidding")
+    return env
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session

@@ -1,0 +1,142 @@
+"""The bidding service as real processes: racing closes, SIGKILL, restart, sealed logs."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import aiohttp
+import pytest
+
+from tests.integration.bidding.conftest import PoolFeed, members, round_body
+from tests.integration.bidding.storm import check_storm, storm
+from tests.support import EventTap, ServiceProcess
+
+pytestmark = pytest.mark.e2e
+Auth = Callable[..., dict[str, str]]
+
+
+@pytest.fixture
+async def two_bidding(e2e_env: dict[str, str]) -> AsyncIterator[list[ServiceProcess]]:
+    procs = [ServiceProcess("bidding_service", e2e_env) for _ in range(2)]
+    await asyncio.gather(*(p.start() for p in procs))
+    yield procs
+    for p in procs:
+        if p.proc is not None and p.proc.poll() is None:
+            assert p.terminate() == 0
+
+
+async def _feed(session: aiohttp.ClientSession, env: dict[str, str], auth: Auth) -> PoolFeed:
+    feed = PoolFeed(env["AMQP_URL"], env["EVENTS_EXCHANGE"], session,
+                    auth("procurement_center", sub="center-e2e"))
+    await feed.start()
+    return feed
+
+
+async def _wait_round(session: aiohttp.ClientSession, url: str, round_id: str,
+                      statuses: set[str], timeout: float = 30) -> dict[str, object]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            async with session.get(f"{url}/v1/rounds/{round_id}") as resp:
+                data = dict(await resp.json())
+            if data.get("status") in statuses:
+                return data
+        except aiohttp.ClientError:
+            pass
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"round {round_id} not in {statuses}")
+        await asyncio.sleep(0.1)
+
+
+async def test_two_processes_race_the_close_of_a_storm(
+        two_bidding: list[ServiceProcess], e2e_env: dict[str, str], auth: Auth) -> None:
+    bidders = members(100)
+    for m in bidders:
+        m.size = random.choice(["large", "small", "micro"])
+    center = auth("procurement_center", sub="center-e2e")
+    sessions = [aiohttp.ClientSession(base_url=p.url) for p in two_bidding]
+    try:
+        feed = await _feed(sessions[0], e2e_env, auth)
+        pool = await feed.pool(bidders)
+        async with EventTap(e2e_env["AMQP_URL"], e2e_env["EVENTS_EXCHANGE"],
+                            ("round.closed", "award.published")) as tap:
+            async with sessions[0].post("/v1/rounds", headers=center, json=round_body(
+                    pool, seconds=3, ceiling_price="500000.00",
+                    sme_price_deduction="0.05")) as resp:
+                rnd = await resp.json()
+                assert resp.status == 201, rnd
+            result = await storm(sessions, rnd["id"], bidders,
+                                 lambda m: auth("supplier", sub=f"s-{m.id}",
+                                                supplier_id=str(m.id)), Decimal("450000"))
+            view = await _wait_round(sessions[1], two_bidding[1].url, rnd["id"], {"awarded"})
+            await tap.wait_for(lambda ev: len(ev) >= 2)
+            await asyncio.sleep(1.0)  # a second close or award would have arrived by now
+        async with sessions[0].get(f"/v1/rounds/{rnd['id']}/bids",
+                                   params={"limit": "200"}, headers=center) as resp:
+            page = await resp.json()
+        bids = page["items"]
+        while page["next_cursor"]:
+            async with sessions[0].get(f"/v1/rounds/{rnd['id']}/bids", headers=center,
+                                       params={"limit": "200",
+                                               "cursor": page["next_cursor"]}) as resp:
+                page = await resp.json()
+            bids += page["items"]
+        check_storm(result, bids, bidders, Decimal("0.05"), view["award"],  # type: ignore[arg-type]
+                    view["ranking"])  # type: ignore[arg-type]
+        mine = [e["type"] for e in tap.events if e["data"].get("round_id") == rnd["id"]]
+        assert sorted(mine) == ["award.published", "round.closed"]
+        await feed.close()
+    finally:
+        for s in sessions:
+            await s.close()
+    # Sealed means sealed in the logs too: no accepted amount appears in any log line.
+    logs = "".join(p.log_text() for p in two_bidding)
+    amounts = {a for v in result.accepted.values() for _, a in v}
+    assert '"http_request"' in logs
+    assert not [a for a in amounts if a in logs]
+
+
+async def test_killed_while_open_closes_once_when_back(
+        e2e_env: dict[str, str], auth: Auth, http: aiohttp.ClientSession) -> None:
+    proc = await ServiceProcess("bidding_service", e2e_env).start()
+    ms = members(3)
+    center = auth("procurement_center", sub="center-e2e")
+    async with aiohttp.ClientSession(base_url=proc.url) as session:
+        feed = await _feed(session, e2e_env, auth)
+        pool = await feed.pool(ms)
+        async with EventTap(e2e_env["AMQP_URL"], e2e_env["EVENTS_EXCHANGE"],
+                            ("round.closed", "award.published")) as tap:
+            async with session.post("/v1/rounds", headers=center,
+                                    json=round_body(pool, seconds=2)) as resp:
+                rnd = await resp.json()
+            for m, amount in zip(ms, ("3000.00", "2000.00", "1000.00"), strict=True):
+                async with session.post(f"/v1/rounds/{rnd['id']}/bids", json={"amount": amount},
+                                        headers=auth("supplier", supplier_id=str(m.id))) as r:
+                    assert r.status == 201
+            proc.kill()
+            closes_at = datetime.fromisoformat(rnd["closes_at"])
+            await asyncio.sleep(max(0.0, (closes_at - datetime.now(UTC)).total_seconds()) + 1)
+            assert tap.events == []  # nobody was there to close it
+            back = await ServiceProcess("bidding_service", e2e_env).start()
+            view = await _wait_round(http, back.url, rnd["id"], {"awarded"})
+            await tap.wait_for(lambda ev: len(ev) >= 2)
+            await asyncio.sleep(1.0)
+            assert back.terminate() == 0
+        await feed.close()
+    award = view["award"]
+    assert isinstance(award, dict) and award["supplier"]["id"] == str(ms[2].id)
+    mine = sorted(e["type"] for e in tap.events if e["data"].get("round_id") == rnd["id"])
+    assert mine == ["award.published", "round.closed"]
+    _ = uuid
+
+
+async def test_sigterm_exits_zero_promptly(e2e_env: dict[str, str]) -> None:
+    proc = await ServiceProcess("bidding_service", e2e_env).start()
+    started = asyncio.get_running_loop().time()
+    assert proc.terminate(timeout=10) == 0
+    assert asyncio.get_running_loop().time() - started < 10
