@@ -29,7 +29,7 @@ class ServiceSettings(BaseSettings):
     db_pool_max: int = Field(default=20, ge=1)
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     events_exchange: str = "procurement.events"
-    jwt_secret: SecretStr = SecretStr("dev-secret-change-me")
+    jwt_secret: SecretStr = SecretStr("dev-only-secret-change-me-in-production-0123")
     jwt_jwks_url: str | None = None
     jwt_audience: str | None = None
     http_host: str = "0.0.0.0"

@@ -1,0 +1,82 @@
+"""Money, time, problem rendering and tokens: the shared pieces both services rely on."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from decimal import Decimal
+
+import jwt
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from shared.auth import Role, TokenVerifier, mint_token
+from shared.problems import Problem
+from shared.settings import ServiceSettings, mask_url
+from shared.types import Money, Timestamp, parse_money
+
+
+class M(BaseModel):
+    amount: Money
+    at: Timestamp | None = None
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("12500.00", "12500.00"), ("12500", "12500.00"), (12500, "12500.00"),
+    (Decimal("0.1"), "0.10"), ("99999999999999.99", "99999999999999.99"),
+])
+def test_money_accepts_decimal_text(value: object, expected: str) -> None:
+    assert M(amount=value).model_dump(mode="json")["amount"] == expected
+
+
+@pytest.mark.parametrize("value", [
+    "1.001", 1.5, True, "NaN", "Infinity", "-Infinity", Decimal("1e400"), "abc", "",
+    "100000000000000.00", None, [], "1.230",
+])
+def test_money_refuses_anything_else(value: object) -> None:
+    with pytest.raises(ValidationError):
+        M(amount=value)
+
+
+def test_naive_time_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        M(amount="1", at="2026-11-27T08:00:00")
+    assert M(amount="1", at="2026-11-27T08:00:00+08:00").at is not None
+
+
+def test_parse_money_quantizes_to_cents() -> None:
+    assert str(parse_money("7")) == "7.00"
+
+
+async def test_tokens_roles_and_forgeries() -> None:
+    verifier = TokenVerifier("s3cret-s3cret-s3cret-s3cret-s3cret")
+    sid = uuid.uuid4()
+    p = await verifier.verify(mint_token("s3cret-s3cret-s3cret-s3cret-s3cret", Role.SUPPLIER, supplier_id=sid))
+    assert p.role is Role.SUPPLIER and p.supplier_id == sid
+    b = await verifier.verify(mint_token("s3cret-s3cret-s3cret-s3cret-s3cret", "buyer", org="WZ-1"))
+    assert b.org == "WZ-1"
+    now = int(time.time())
+    forged = [
+        mint_token("wrong-wrong-wrong-wrong-wrong-wrong", Role.FINANCE),
+        mint_token("s3cret-s3cret-s3cret-s3cret-s3cret", Role.FINANCE, ttl_seconds=-10),
+        jwt.encode({"sub": "x", "role": "procurement_center", "exp": now + 60}, None,
+                   algorithm="none"),
+        jwt.encode({"sub": "x", "role": "admin", "exp": now + 60}, "s3cret-s3cret-s3cret-s3cret-s3cret", algorithm="HS256"),
+        jwt.encode({"sub": "x", "role": "supplier", "exp": now + 60}, "s3cret-s3cret-s3cret-s3cret-s3cret",
+                   algorithm="HS256"),  # no supplier_id
+        jwt.encode({"sub": "x", "role": "buyer", "exp": now + 60}, "s3cret-s3cret-s3cret-s3cret-s3cret",
+                   algorithm="HS256"),  # no org
+        jwt.encode({"sub": "x", "role": "finance"}, "s3cret-s3cret-s3cret-s3cret-s3cret", algorithm="HS256"),  # no exp
+        "not.a.jwt",
+    ]
+    for token in forged:
+        with pytest.raises(Problem) as info:
+            await verifier.verify(token)
+        assert info.value.status == 401
+
+
+def test_settings_mask_secrets() -> None:
+    s = ServiceSettings(database_url="postgresql://u:pw@h/db", amqp_url="amqp://g:pw2@h/")
+    text = str(s.masked())
+    assert "pw" not in text.replace("***", "") and "***" in text
+    assert mask_url("postgresql://h/db") == "postgresql://h/db"
