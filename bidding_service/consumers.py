@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-import asyncpg
 import structlog
 
 from bidding_service import repository as repo
+from shared.db import Conn
 from shared.events import CloudEvent
 
 log = structlog.get_logger(__name__)
@@ -15,7 +15,7 @@ log = structlog.get_logger(__name__)
 EXCLUDING = frozenset({"suspended", "removed"})
 
 
-async def on_pool_event(conn: asyncpg.Connection, event: CloudEvent) -> None:
+async def on_pool_event(conn: Conn, event: CloudEvent) -> None:
     """Apply one pool.* event (called inside the inbox transaction)."""
     if event.type in ("pool.created", "pool.updated", "pool.terminated"):
         await repo.upsert_pool(conn, event.data)

@@ -10,9 +10,7 @@ from typing import Any
 import asyncpg
 
 from bidding_service.domain import Candidate, Extension, PoolTerms, Ranked
-
-Conn = asyncpg.Connection
-
+from shared.db import Conn
 
 # ---------------------------------------------------------------- pool copy
 
@@ -158,7 +156,8 @@ async def list_rounds(conn: Conn, *, status: str | None, pool_id: uuid.UUID | No
                       buyer_org: str | None, supplier_id: uuid.UUID | None,
                       after: tuple[datetime, uuid.UUID] | None, limit: int,
                       ) -> list[asyncpg.Record]:
-    clauses, args = [], []
+    clauses: list[str] = []
+    args: list[Any] = []
 
     def arg(value: object) -> str:
         args.append(value)
@@ -248,7 +247,7 @@ async def extend_round(conn: Conn, round_id: uuid.UUID, extend_seconds: int,
 async def supplier_bids(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID | None,
                         after: tuple[datetime, uuid.UUID] | None, limit: int,
                         ) -> list[asyncpg.Record]:
-    args: list[object] = [round_id]
+    args: list[Any] = [round_id]
     where = "round_id = $1"
     if supplier_id is not None:
         args.append(supplier_id)
@@ -345,7 +344,8 @@ async def live_award(conn: Conn, round_id: uuid.UUID) -> asyncpg.Record | None:
 async def list_awards(conn: Conn, *, pool_id: uuid.UUID | None, buyer_org: str | None,
                       after: tuple[datetime, uuid.UUID] | None, limit: int,
                       ) -> list[asyncpg.Record]:
-    clauses, args = [], []
+    clauses: list[str] = []
+    args: list[Any] = []
     if pool_id is not None:
         args.append(pool_id)
         clauses.append(f"a.pool_id = ${len(args)}")

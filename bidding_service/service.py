@@ -31,6 +31,7 @@ from bidding_service.domain import (
 )
 from bidding_service.schemas import LaunchRound
 from shared.auth import Principal, Role
+from shared.db import Conn
 from shared.idempotency import Outcome, once
 from shared.metrics import Metrics
 from shared.problems import conflict, forbidden, not_found, unauthorized, unprocessable
@@ -225,7 +226,7 @@ async def submit_bid(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal, a
     return outcome
 
 
-async def _refusal(conn: asyncpg.Connection, round_id: uuid.UUID, supplier_id: uuid.UUID,
+async def _refusal(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID,
                    amount: Decimal, decrement: Decimal, status_open: bool,
                    opens_at: datetime | None = None, closes_at: datetime | None = None,
                    ) -> Exception:
@@ -347,7 +348,7 @@ async def expire_award(db: asyncpg.Pool, award_id: uuid.UUID, metrics: Metrics) 
         return True
 
 
-async def _own_award(conn: asyncpg.Connection, award_id: uuid.UUID, caller: Principal,
+async def _own_award(conn: Conn, award_id: uuid.UUID, caller: Principal,
                      ) -> asyncpg.Record:
     award = await repo.get_award(conn, award_id, lock=True)
     if award is None:
@@ -431,7 +432,7 @@ async def round_view(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal | 
         return await _render_round(conn, r, caller, inv)
 
 
-async def _render_round(conn: asyncpg.Connection, r: asyncpg.Record, caller: Principal | None,
+async def _render_round(conn: Conn, r: asyncpg.Record, caller: Principal | None,
                         inv: asyncpg.Record | None) -> dict[str, Any]:
     body = round_public(r)
     sealed = r["status"] in BIDDING_STATUSES
@@ -455,7 +456,7 @@ async def _render_round(conn: asyncpg.Connection, r: asyncpg.Record, caller: Pri
     return body
 
 
-async def _own_rank(conn: asyncpg.Connection, r: asyncpg.Record, inv: asyncpg.Record) -> int:
+async def _own_rank(conn: Conn, r: asyncpg.Record, inv: asyncpg.Record) -> int:
     others = [c for c in await repo.candidates(conn, r["id"])
               if c.supplier_id != inv["supplier_id"]]
     mine = Candidate(inv["supplier_id"], inv["name"], inv["credit_code"], inv["kind"],

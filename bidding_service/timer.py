@@ -17,6 +17,7 @@ import structlog
 
 from bidding_service import repository as repo
 from bidding_service import service
+from shared.db import listen_forever
 from shared.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -35,7 +36,8 @@ class RoundTimer:
         self._wake = asyncio.Event()
 
     async def run(self) -> None:
-        listener = asyncio.create_task(self._listen())
+        listener = asyncio.create_task(
+            listen_forever(self._dsn, f"round_timer_{self._schema}", self._wake.set))
         try:
             while True:
                 try:
@@ -72,23 +74,3 @@ class RoundTimer:
         if due is None:
             return self._max_sleep
         return max(0.0, min(self._max_sleep, (due - now).total_seconds()))
-
-    async def _listen(self) -> None:
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(self._dsn)
-                lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c: lost.set())
-                await conn.add_listener(f"round_timer_{self._schema}",
-                                        lambda *_a: self._wake.set())
-                await lost.wait()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.debug("round_timer_listen_retry", error=type(exc).__name__)
-            finally:
-                if conn is not None and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await asyncio.shield(conn.close(timeout=2))
-            await asyncio.sleep(1)

@@ -22,6 +22,7 @@ from aio_pika.abc import (
 )
 from pydantic import ValidationError
 
+from shared.db import Conn, listen_forever
 from shared.events import CloudEvent
 from shared.metrics import Metrics
 from shared.types import utcnow
@@ -146,7 +147,10 @@ class OutboxRelay:
         self._exchange: AbstractExchange | None = None
 
     async def run(self) -> None:
-        listener = asyncio.create_task(self._listen(), name="outbox-listen")
+        # NOTIFY at commit wakes the relay at once instead of at the next poll.
+        listener = asyncio.create_task(
+            listen_forever(self._dsn, f"outbox_{self._schema}", self._wake.set),
+            name="outbox-listen")
         backoff = 0.2
         try:
             await self._broker.wait_ready()
@@ -173,28 +177,6 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
             await self._drop_channel()
-
-    async def _listen(self) -> None:
-        """LISTEN for commits into the outbox so the relay wakes at once, not at the poll."""
-        channel_name = f"outbox_{self._schema}"
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(self._dsn)
-                lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c: lost.set())
-                await conn.add_listener(channel_name, lambda *_a: self._wake.set())
-                self._wake.set()
-                await lost.wait()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.debug("outbox_listen_retry", error=type(exc).__name__)
-            finally:
-                if conn is not None and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await asyncio.shield(conn.close(timeout=2))
-            await asyncio.sleep(1)
 
     async def _exchange_for_publish(self) -> AbstractExchange:
         if self._exchange is None or self._channel is None or self._channel.is_closed:
@@ -255,7 +237,7 @@ class OutboxRelay:
             log.info("event_unroutable", type=row["type"], event_id=str(row["event_id"]))
 
 
-Handler = Callable[[asyncpg.Connection, CloudEvent], Awaitable[None]]
+Handler = Callable[[Conn, CloudEvent], Awaitable[None]]
 
 # Errors that say "try again later", not "this message is bad".
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (

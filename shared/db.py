@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 import orjson
+import structlog
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    # A connection, whether taken from a pool or opened directly.
+    Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+else:
+    Conn = asyncpg.Connection
+
+log = structlog.get_logger(__name__)
 
 
 def _default(value: Any) -> Any:
@@ -39,3 +53,29 @@ async def create_pool(dsn: str, schema: str, *, min_size: int = 2, max_size: int
     )
     assert pool is not None
     return pool
+
+
+async def listen_forever(dsn: str, channel: str, on_notify: Callable[[], None]) -> None:
+    """LISTEN on `channel` over a dedicated connection, reconnecting whenever it drops.
+
+    `on_notify` is also called after each (re)connect, since notifications sent while
+    disconnected are lost and the caller should look for work it may have missed.
+    """
+    while True:
+        conn: asyncpg.Connection | None = None
+        try:
+            conn = await asyncpg.connect(dsn)
+            lost = asyncio.Event()
+            conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+            await conn.add_listener(channel, lambda *_a: on_notify())
+            on_notify()
+            await lost.wait()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("listen_retry", channel=channel, error=type(exc).__name__)
+        finally:
+            if conn is not None and not conn.is_closed():
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(conn.close(timeout=2))
+        await asyncio.sleep(1)

@@ -43,7 +43,7 @@ DB = web.AppKey("db", asyncpg.Pool)
 BROKER = web.AppKey("broker", Broker)
 METRICS = web.AppKey("metrics", Metrics)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
-API = web.AppKey("api", "Api")
+API: web.AppKey[Api] = web.AppKey("api")
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

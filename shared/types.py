@@ -42,7 +42,8 @@ def parse_money(value: Any) -> Decimal:
         raise ValueError("money has at most 2 decimal places")
     if abs(value) > MONEY_MAX:
         raise ValueError(f"money must not exceed {MONEY_MAX}")
-    return value.quantize(_TWO_PLACES)
+    result: Decimal = value.quantize(_TWO_PLACES)
+    return result
 
 
 def format_money(value: Decimal) -> str:

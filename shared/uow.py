@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from shared.db import Conn
 from shared.events import CloudEvent, new_event
 
 
@@ -22,11 +23,11 @@ class UnitOfWork:
         self._source = source
         self._events: list[CloudEvent] = []
         self._audit: list[tuple[str, str, str, str, dict[str, Any]]] = []
-        self._conn: asyncpg.Connection | None = None
+        self._conn: Conn | None = None
         self._tx: Any = None
 
     @property
-    def conn(self) -> asyncpg.Connection:
+    def conn(self) -> Conn:
         assert self._conn is not None, "unit of work not entered"
         return self._conn
 
@@ -44,8 +45,9 @@ class UnitOfWork:
         self._audit.append((actor, role, action, str(subject), details or {}))
 
     async def __aenter__(self) -> UnitOfWork:
-        self._conn = await self._pool.acquire()
-        self._tx = self._conn.transaction()
+        conn: Conn = await self._pool.acquire()
+        self._conn = conn
+        self._tx = conn.transaction()
         await self._tx.start()
         return self
 
@@ -59,11 +61,11 @@ class UnitOfWork:
             else:
                 await self._tx.rollback()
         except BaseException:
-            if not self._tx._done:  # noqa: SLF001 - asyncpg exposes no public flag
+            if not self._tx._done:
                 await self._tx.rollback()
             raise
         finally:
-            await self._pool.release(self._conn)
+            await self._pool.release(self._conn)  # type: ignore[arg-type]
             self._conn = None
 
     async def _flush(self) -> None:
@@ -78,7 +80,7 @@ class UnitOfWork:
             )
 
 
-async def write_outbox(conn: asyncpg.Connection, events: list[CloudEvent]) -> None:
+async def write_outbox(conn: Conn, events: list[CloudEvent]) -> None:
     """Insert events into the outbox on `conn` (which must be inside a transaction)."""
     await conn.executemany(
         "INSERT INTO outbox (event_id, type, subject, envelope) VALUES ($1, $2, $3, $4)",

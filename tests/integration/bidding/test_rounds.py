@@ -102,7 +102,7 @@ async def test_bids_only_go_down_and_respect_ceiling_and_decrement(
     status, problem = await bid(bidding, s, rnd["id"], "89950.00")  # only 50 lower
     assert status == 422 and problem["type"].endswith("bid-not-lower")
     assert (await bid(bidding, s, rnd["id"], "90000.00"))[0] == 422
-    status, second = await bid(bidding, s, rnd["id"], "89900.00")
+    status, _ = await bid(bidding, s, rnd["id"], "89900.00")
     assert status == 201
     async with bidding.get(f"/v1/rounds/{rnd['id']}/bids", headers=s) as resp:
         own = (await resp.json())["items"]

@@ -15,6 +15,8 @@ from shared.problems import Problem
 from shared.settings import ServiceSettings, mask_url
 from shared.types import Money, Timestamp, parse_money
 
+SECRET = "s3cret-s3cret-s3cret-s3cret-s3cret"
+
 
 class M(BaseModel):
     amount: Money
@@ -49,24 +51,24 @@ def test_parse_money_quantizes_to_cents() -> None:
 
 
 async def test_tokens_roles_and_forgeries() -> None:
-    verifier = TokenVerifier("s3cret-s3cret-s3cret-s3cret-s3cret")
+    verifier = TokenVerifier(SECRET)
     sid = uuid.uuid4()
-    p = await verifier.verify(mint_token("s3cret-s3cret-s3cret-s3cret-s3cret", Role.SUPPLIER, supplier_id=sid))
+    p = await verifier.verify(mint_token(SECRET, Role.SUPPLIER, supplier_id=sid))
     assert p.role is Role.SUPPLIER and p.supplier_id == sid
-    b = await verifier.verify(mint_token("s3cret-s3cret-s3cret-s3cret-s3cret", "buyer", org="WZ-1"))
+    b = await verifier.verify(mint_token(SECRET, "buyer", org="WZ-1"))
     assert b.org == "WZ-1"
     now = int(time.time())
     forged = [
         mint_token("wrong-wrong-wrong-wrong-wrong-wrong", Role.FINANCE),
-        mint_token("s3cret-s3cret-s3cret-s3cret-s3cret", Role.FINANCE, ttl_seconds=-10),
+        mint_token(SECRET, Role.FINANCE, ttl_seconds=-10),
         jwt.encode({"sub": "x", "role": "procurement_center", "exp": now + 60}, None,
                    algorithm="none"),
-        jwt.encode({"sub": "x", "role": "admin", "exp": now + 60}, "s3cret-s3cret-s3cret-s3cret-s3cret", algorithm="HS256"),
-        jwt.encode({"sub": "x", "role": "supplier", "exp": now + 60}, "s3cret-s3cret-s3cret-s3cret-s3cret",
+        jwt.encode({"sub": "x", "role": "admin", "exp": now + 60}, SECRET, algorithm="HS256"),
+        jwt.encode({"sub": "x", "role": "supplier", "exp": now + 60}, SECRET,
                    algorithm="HS256"),  # no supplier_id
-        jwt.encode({"sub": "x", "role": "buyer", "exp": now + 60}, "s3cret-s3cret-s3cret-s3cret-s3cret",
+        jwt.encode({"sub": "x", "role": "buyer", "exp": now + 60}, SECRET,
                    algorithm="HS256"),  # no org
-        jwt.encode({"sub": "x", "role": "finance"}, "s3cret-s3cret-s3cret-s3cret-s3cret", algorithm="HS256"),  # no exp
+        jwt.encode({"sub": "x", "role": "finance"}, SECRET, algorithm="HS256"),  # no exp
         "not.a.jwt",
     ]
     for token in forged:
