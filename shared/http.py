@@ -266,13 +266,19 @@ class Api:
                 "operationId": op.handler.__name__,
                 "responses": {},
             }
-            params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+            params = [{"name": n, "in": "path", "required": True,
+                       "schema": {"type": "string", "format": "uuid"} if n.endswith("_id")
+                       else {"type": "string"}}
                       for n in re.findall(r"{(\w+)}", op.path)]
             if op.query is not None:
+                query_schema = op.query.model_json_schema(
+                    ref_template="#/components/schemas/{model}")
+                schemas.update(query_schema.pop("$defs", {}))
                 for name, f in op.query.model_fields.items():
+                    prop = dict(query_schema.get("properties", {}).get(name, {}))
+                    prop.pop("title", None)
                     params.append({"name": f.alias or name, "in": "query",
-                                   "required": f.is_required(),
-                                   "schema": _field_schema(op.query, name)})
+                                   "required": f.is_required(), "schema": prop})
             if op.idempotent:
                 params.append({"name": "Idempotency-Key", "in": "header", "required": False,
                                "schema": {"type": "string", "maxLength": 200}})
@@ -312,13 +318,6 @@ class Api:
                                                    "bearerFormat": "JWT"}},
             },
         }
-
-
-def _field_schema(model: type[BaseModel], name: str) -> dict[str, Any]:
-    props = model.model_json_schema().get("properties", {})
-    schema = dict(props.get(name, {"type": "string"}))
-    schema.pop("title", None)
-    return schema
 
 
 _STATUS_TEXT = {400: "malformed JSON", 401: "no or invalid token", 403: "forbidden",
