@@ -263,7 +263,7 @@ async def create_pool(cmd: CreatePool, uow: UnitOfWork, actor: Actor) -> Pool:
 async def insert_pool(uow: UnitOfWork, cmd: CreatePool) -> Pool | None:
     """Insert a pool and emit pool.created; None (and nothing emitted) if the code exists."""
     repo = Repository(uow.conn)
-    row = await repo.insert_pool(cmd.model_dump())
+    row = await repo.insert_pool(dict(cmd))
     if row is None:
         return None
     _, today = await repo.clock()
@@ -300,7 +300,7 @@ async def update_pool(cmd: UpdatePool, uow: UnitOfWork, actor: Actor, pool_id: u
         raise not_found(f"pool {pool_id}")
     if row["terminated_at"] is not None:
         raise conflict("the pool is terminated; it can no longer change")
-    given = cmd.model_dump(include=cmd.model_fields_set)
+    given = {name: getattr(cmd, name) for name in cmd.model_fields_set}
     if not given:
         raise unprocessable("name at least one field to change")
     for required in ("name", "valid_to", "price_ceiling", "max_round_budget"):
@@ -410,8 +410,8 @@ async def _transition(uow: UnitOfWork, actor: Actor, pool_id: uuid.UUID,
     row = await repo.save_transition(pool_id, supplier_id, current, change, actor.id,
                                      actor.role)
     event = MemberEvent(pool_id=pool_id, pool_code=pool_row["code"],
-                        supplier=supplier_summary(supplier), status=change.to_status,
-                        reason=change.reason, ground=change.ground, until=change.until,
+                        supplier=supplier_summary(supplier), status=row["status"],
+                        reason=row["reason"], ground=row["ground"], until=row["until"],
                         at=row["since"], version=row["version"])
     uow.emit(change.action.event_type, row["id"], event.model_dump(mode="json"))
     uow.audit(actor.id, actor.role, f"membership.{change.action.value}",
@@ -560,7 +560,7 @@ class AwardOutcome(BaseModel):
 
 async def record_award(conn: asyncpg.Connection, award: AwardPublished) -> None:
     """Keep the award in the member's award history (it authorises the buyer's rating)."""
-    await Repository(conn).record_award(award.model_dump())
+    await Repository(conn).record_award(dict(award))
 
 
 async def record_award_outcome(conn: asyncpg.Connection, status: str,
