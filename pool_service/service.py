@@ -489,7 +489,8 @@ async def rate_member(cmd: RateMember, uow: UnitOfWork, actor: Actor, buyer_org:
         raise conflict("this award has already been rated", slug="already-rated")
     rating = rating_view(row)
     uow.audit(actor.id, actor.role, "rating.created", _member_subject(pool_id, supplier_id),
-              {"rating_id": rating.id, "award_id": rating.award_id, "score": rating.score})
+              {"rating_id": str(rating.id), "award_id": str(rating.award_id),
+               "score": rating.score})
     return rating
 
 

@@ -17,7 +17,7 @@ from pool_service import domain
 from pool_service.app import build_app
 from pool_service.settings import PoolSettings
 from shared.auth import Role
-from shared.http import DB
+from shared.http import BROKER, DB
 from shared.migrations import migrate
 from tests.support import running_app
 
@@ -41,6 +41,9 @@ async def pool_settings(service_env: dict[str, str]) -> PoolSettings:
 @pytest.fixture(scope="session")
 async def client(pool_settings: PoolSettings) -> AsyncIterator[TestClient]:
     async with running_app(build_app(pool_settings)) as client:
+        # Its queue is declared once the broker connection is up: wait, so that events
+        # published by tests are never dropped as unroutable.
+        await client.app[BROKER].wait_ready()
         yield client
 
 
