@@ -1,0 +1,1 @@
+"""Benchmarks of the procurement services: `python -m bench` (see bench/README.md)."""

@@ -1,0 +1,127 @@
+"""Reading py-spy's collapsed stacks: inclusive and self time per function, time per
+part of the bid path, and a speedscope file to browse the same samples."""
+
+from __future__ import annotations
+
+import collections
+import re
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+_FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
+
+# Parts of the bid path, by a frame somewhere on the stack (function, file fragment).
+# A sample counts for every part whose frame is on its stack (parts nest).
+GROUPS: list[tuple[str, str, str]] = [
+    ("HTTP request handling in total (observe middleware)", "observe", "shared/http.py"),
+    ("  authenticate: JWT decode + claims", "authenticate", "shared/http.py"),
+    ("  rate limiter", "check", "shared/ratelimit.py"),
+    ("  parse_body: read + json + pydantic", "parse_body", "shared/http.py"),
+    ("  service.submit_bid (transaction, SQL)", "submit_bid", "bidding_service/service.py"),
+    ("    UnitOfWork enter (acquire + BEGIN)", "__aenter__", "shared/uow.py"),
+    ("    UnitOfWork exit (COMMIT + release)", "__aexit__", "shared/uow.py"),
+    ("    SELECT round FOR KEY SHARE", "action", "bidding_service/service.py"),
+    ("    repo.place_bid (UPDATE invitations + INSERT bid)", "place_bid",
+     "bidding_service/repository.py"),
+    ("    _refusal (refused bids only)", "_refusal", "bidding_service/service.py"),
+    ("  render (orjson + Response)", "render", "shared/http.py"),
+    ("  structlog (request log line)", "", "structlog/"),
+    ("  prometheus metrics", "", "prometheus_client/"),
+    ("asyncpg (anywhere)", "", "asyncpg/"),
+    ("aiohttp server outside the handler (parse, write)", "", "aiohttp/web_protocol.py"),
+    ("outbox relay", "", "shared/broker.py"),
+    ("round timer", "", "bidding_service/timer.py"),
+]
+
+
+def parse_frame(frame: str) -> tuple[str, str]:
+    m = _FRAME.match(frame.strip())
+    if not m:
+        return frame.strip(), ""
+    return m["func"], m["file"]
+
+
+def read(path: Path) -> list[tuple[list[tuple[str, str]], int]]:
+    stacks = []
+    for line in path.read_text().splitlines():
+        line = line.rstrip()
+        if not line:
+            continue
+        body, _, count = line.rpartition(" ")
+        try:
+            n = int(count)
+        except ValueError:
+            continue
+        frames = [parse_frame(f) for f in body.split(";")]
+        # py-spy prefixes process/thread pseudo-frames; keep real frames only.
+        frames = [f for f in frames if not f[0].startswith(("process ", "thread "))]
+        stacks.append((frames, n))
+    return stacks
+
+
+def _short(file: str) -> str:
+    for marker in ("site-packages/", "lib/python3", "/work/main/"):
+        if marker in file:
+            file = file.split(marker, 1)[1]
+    return file
+
+
+def analyse(path: Path) -> dict[str, Any]:
+    stacks = read(path)
+    total = sum(n for _, n in stacks) or 1
+    inclusive: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
+    groups: collections.Counter[str] = collections.Counter()
+    for frames, n in stacks:
+        names = {f"{func} ({_short(file)})" for func, file in frames}
+        for name in names:
+            inclusive[name] += n
+        if frames:
+            func, file = frames[-1]
+            own[f"{func} ({_short(file)})"] += n
+        for label, func, frag in GROUPS:
+            if any((not func or f == func) and frag in file for f, file in frames):
+                groups[label] += n
+
+    def table(counter: collections.Counter[str]) -> list[dict[str, Any]]:
+        return [{"frame": k, "samples": v, "pct": round(100 * v / total, 1)}
+                for k, v in counter.most_common(60)]
+
+    return {"samples": total, "inclusive": table(inclusive), "self": table(own),
+            "groups": [{"part": label, "pct": round(100 * groups[label] / total, 1)}
+                       for label, _, _ in GROUPS]}
+
+
+def render_text(summary: dict[str, Any]) -> str:
+    lines = [f"py-spy samples (CPU-active only, idle excluded): {summary['samples']}", "",
+             "Parts of the bid path (% of samples whose stack contains it; parts nest):"]
+    lines += [f"  {g['pct']:5.1f}%  {g['part']}" for g in summary["groups"]]
+    lines += ["", "Top inclusive (function on the stack):"]
+    lines += [f"  {r['pct']:5.1f}%  {r['frame']}" for r in summary["inclusive"][:40]]
+    lines += ["", "Top self (leaf Python frame; C extension time lands on its caller):"]
+    lines += [f"  {r['pct']:5.1f}%  {r['frame']}" for r in summary["self"][:40]]
+    return "\n".join(lines) + "\n"
+
+
+def write_speedscope(path: Path, out: Path) -> None:
+    """The same samples as a speedscope 'sampled' profile (open at speedscope.app)."""
+    stacks = read(path)
+    frames: dict[tuple[str, str], int] = {}
+    samples, weights = [], []
+    for fs, n in stacks:
+        samples.append([frames.setdefault((func, _short(file)), len(frames))
+                        for func, file in fs])
+        weights.append(n)
+    doc = {
+        "$schema": "https://www.speedscope.app/file-format-schema.json",
+        "shared": {"frames": [{"name": func, "file": file}
+                              for (func, file), _ in sorted(frames.items(),
+                                                            key=lambda kv: kv[1])]},
+        "profiles": [{"type": "sampled", "name": "bidding-service during bid storm",
+                      "unit": "none", "startValue": 0, "endValue": sum(weights),
+                      "samples": samples, "weights": weights}],
+        "name": "bid storm", "exporter": "bench/profile.py",
+    }
+    out.write_bytes(orjson.dumps(doc))

@@ -1,0 +1,766 @@
+"""The measurements: bid storm and its floors, processes, profile, close to award, timer
+lateness, scale of state. Each returns plain data for the results file."""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import orjson
+
+from bench import profile
+from bench.feed import FinanceTap, Member, Pool, PoolFeed, copy_eligibility, make_members
+from bench.feed import wait_eligible
+from bench.procs import ROOT, TMP, Proc, free_port, machine_cpu, python_module
+from bench.stats import agg, dist
+from shared.auth import Role, mint_token
+
+RESULTS = ROOT / "bench" / "results"
+
+
+@dataclass
+class Config:
+    quick: bool
+    duration: float
+    warmup: float
+    reps: int
+    concurrency: tuple[int, ...]
+    storm_suppliers: int
+    bad_share: float
+    close_sizes: tuple[int, ...]
+    close_reps: int
+    timer_open: int
+    timer_closing: int
+    timer_stagger_ms: float
+    timer_reps: int
+    scale_sizes: tuple[int, ...]
+    scale_reps: int
+    pgbench_max_clients: int
+    profile: bool
+    phases: tuple[str, ...]
+
+
+@dataclass
+class Context:
+    cfg: Config
+    admin_dsn: str
+    dsn: str
+    database: str
+    amqp_url: str
+    names: dict[str, str]
+    secret: str
+    http: aiohttp.ClientSession
+    center: dict[str, str]
+    feed: PoolFeed
+    finance: FinanceTap
+    bidding: list[Proc]
+    others: dict[str, Proc] = field(default_factory=dict)
+    rss: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def service_env(self, port: int) -> dict[str, str]:
+        return {
+            "DATABASE_URL": self.dsn, "AMQP_URL": self.amqp_url,
+            "EVENTS_EXCHANGE": self.names["exchange"],
+            "FINANCE_QUEUE": self.names["finance"],
+            "POOL_EVENTS_QUEUE": self.names["pool_events"],
+            "AWARDS_QUEUE": self.names["awards"],
+            "HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(port),
+            "JWT_SECRET": self.secret, "ROUND_MIN_DURATION_SECONDS": "1",
+            "BID_RATE_PER_SECOND": "1000000", "BID_RATE_BURST": "1000000",
+            "LOG_LEVEL": "warning",
+        }
+
+    def record_rss(self, phase: str) -> None:
+        procs = {p.name: p for p in self.bidding} | self.others
+        self.rss[phase] = {name: p.hwm_kb() for name, p in procs.items()}
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def supplier_token(ctx: Context, m: Member) -> str:
+    return mint_token(ctx.secret, Role.SUPPLIER, sub=f"supplier-{m.id}", supplier_id=m.id,
+                      ttl_seconds=4 * 3600)
+
+
+async def launch(ctx: Context, base: str, pool: Pool, closes_at: datetime,
+                 min_bids: int = 3, ceiling: str = "500000.00") -> tuple[dict[str, Any], float]:
+    body = {"pool_id": str(pool.id), "title": "压测 bid storm round",
+            "description": "bench", "buyer": {"org": "BENCH-ORG", "name": "压测采购单位"},
+            "budget_line": "2026-BENCH-0001", "ceiling_price": ceiling,
+            "closes_at": closes_at.isoformat(), "min_bids": min_bids,
+            "sme_price_deduction": "0.10"}
+    t0 = time.perf_counter()
+    async with ctx.http.post(f"{base}/v1/rounds", json=body, headers=ctx.center) as r:
+        data = await r.json(loads=orjson.loads)
+        elapsed = time.perf_counter() - t0
+        if r.status != 201:
+            raise RuntimeError(f"launch failed: {r.status} {data}")
+    return data, elapsed
+
+
+async def cancel(ctx: Context, base: str, round_id: str) -> None:
+    async with ctx.http.post(f"{base}/v1/rounds/{round_id}/cancel", json={"reason": "bench"},
+                             headers=ctx.center) as r:
+        if r.status != 200:
+            ctx.notes.append(f"cancel {round_id}: {r.status} {await r.text()}")
+
+
+async def run_loadgen(ctx: Context, label: str, spec: dict[str, Any]) -> dict[str, Any]:
+    spec_path = TMP / f"loadgen-{label}.json"
+    out_path = TMP / f"loadgen-{label}.out.json"
+    spec_path.write_bytes(orjson.dumps(spec))
+    proc = await asyncio.create_subprocess_exec(
+        *python_module("bench.loadgen", str(spec_path), str(out_path)), cwd=ROOT)
+    rc = await proc.wait()
+    if rc != 0:
+        raise RuntimeError(f"load generator failed ({rc}) for {label}")
+    result: dict[str, Any] = orjson.loads(out_path.read_bytes())
+    return result
+
+
+def storm_spec(ctx: Context, targets: list[str], path: str, suppliers: list[list[str]],
+               concurrency: int, watch: dict[str, list[int]], seed: int) -> dict[str, Any]:
+    return {"targets": targets, "path": path, "suppliers": suppliers,
+            "concurrency": concurrency, "duration": ctx.cfg.duration,
+            "warmup": ctx.cfg.warmup, "bad_share": ctx.cfg.bad_share,
+            "ceiling_cents": 50_000_000, "watch": watch, "admin_dsn": ctx.admin_dsn,
+            "database": ctx.database, "seed": seed}
+
+
+def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    reasons = sorted({k for r in runs for k in r.get("refused_per_s", {})})
+    errors = sorted({k for r in runs for k in r.get("errors", {})})
+    cores = sorted({k for r in runs for k in r.get("cpu_cores", {})})
+    return {
+        "runs": len(runs),
+        "accepted_per_s": agg(r["accepted_per_s"] for r in runs),
+        "requests_per_s": agg(r["requests_per_s"] for r in runs),
+        "refused_per_s": {k: agg(r.get("refused_per_s", {}).get(k, 0) for r in runs)
+                          for k in reasons},
+        "errors": {k: agg(r.get("errors", {}).get(k, 0) for r in runs) for k in errors},
+        "latency_ms": {k: agg(r["latency_ms"][k] for r in runs)
+                       for k in ("p50", "p90", "p99", "max")},
+        "cpu_cores": {k: agg(r["cpu_cores"].get(k) for r in runs) for k in cores},
+        "raw": runs,
+    }
+
+
+# ---------------------------------------------------------------- 1. bid storm
+
+
+async def storm_pool(ctx: Context) -> tuple[Pool, list[list[str]], dict[str, Any]]:
+    """The storm's pool: N members admitted through pool.* events."""
+    members = make_members(ctx.cfg.storm_suppliers, seed=11)
+    pool = await ctx.feed.pool(code="bench-storm")
+    t0 = time.perf_counter()
+    await ctx.feed.admit(pool, members)
+    published = time.perf_counter() - t0
+    await wait_eligible(ctx.http, ctx.bidding[0].url, ctx.center, pool.id, len(members))
+    applied = time.perf_counter() - t0
+    tokens = [[str(m.id), supplier_token(ctx, m)] for m in members]
+    ingest = {"events": len(members), "published_s": round(published, 3),
+              "applied_s": round(applied, 3), "events_per_s": round(len(members) / applied, 1)}
+    return pool, tokens, ingest
+
+
+async def storm(ctx: Context, procs: list[Proc], pool: Pool, tokens: list[list[str]],
+                concurrency: int, label: str, rep: int) -> dict[str, Any]:
+    base = procs[0].url
+    closes_at = datetime.now(UTC) + timedelta(seconds=ctx.cfg.warmup + ctx.cfg.duration + 120)
+    rnd, _ = await launch(ctx, base, pool, closes_at)
+    spec = storm_spec(ctx, [p.url for p in procs], f"/v1/rounds/{rnd['id']}/bids", tokens,
+                      concurrency, {p.name: [p.pid] for p in procs}, seed=rep + concurrency)
+    try:
+        result = await run_loadgen(ctx, f"{label}-r{rep}", spec)
+    finally:
+        await cancel(ctx, base, rnd["id"])
+    names = [p.name for p in procs]
+    result["cpu_cores"]["service"] = round(sum(result["cpu_cores"].get(n, 0) for n in names), 3)
+    known = sum(result["cpu_cores"].get(k, 0) for k in ("loadgen", "postgres", "service"))
+    result["cpu_cores"]["other"] = round(result["cpu_cores"]["machine_busy"] - known, 3)
+    result["round_id"] = rnd["id"]
+    return result
+
+
+async def phase_storm(ctx: Context) -> dict[str, Any]:
+    pool, tokens, ingest = await storm_pool(ctx)
+    out: dict[str, Any] = {"pool_ingest": ingest, "suppliers": len(tokens), "by_c": {}}
+    for c in ctx.cfg.concurrency:
+        runs = []
+        for rep in range(ctx.cfg.reps):
+            runs.append(await storm(ctx, ctx.bidding[:1], pool, tokens, c, f"storm-c{c}", rep))
+            log(f"storm C={c} rep {rep + 1}: {runs[-1]['accepted_per_s']:.0f} accepted/s, "
+                f"p99 {runs[-1]['latency_ms']['p99']} ms")
+        out["by_c"][str(c)] = summarize_runs(runs)
+    out["_pool"] = pool
+    out["_tokens"] = tokens
+    return out
+
+
+# ---------------------------------------------------------------- 2. floors
+
+
+async def phase_floors(ctx: Context, tokens: list[list[str]]) -> dict[str, Any]:
+    conn = await asyncpg.connect(ctx.dsn)
+    round_id = uuid.uuid4()
+    try:
+        from bench.floor_server import DDL
+        await conn.execute(DDL)
+        await conn.execute("INSERT INTO floor.rounds (id) VALUES ($1)", round_id)
+        max_conn = int(await conn.fetchval("SHOW max_connections"))
+        in_use = int(await conn.fetchval("SELECT count(*) FROM pg_stat_activity"))
+    finally:
+        await conn.close()
+    port = free_port()
+    floor = Proc("floor-a", python_module("bench.floor_server"),
+                 {"DATABASE_URL": ctx.dsn, "HTTP_PORT": str(port)}, port).start()
+    ctx.others["floor-a"] = floor
+    out: dict[str, Any] = {"a": {}, "b": {}}
+    try:
+        await floor.wait_http()
+        for c in ctx.cfg.concurrency:
+            runs = []
+            for rep in range(ctx.cfg.reps):
+                spec = storm_spec(ctx, [floor.url], f"/v1/rounds/{round_id}/bids", tokens, c,
+                                  {"floor-a": [floor.pid]}, seed=rep + c)
+                r = await run_loadgen(ctx, f"floor-a-c{c}-r{rep}", spec)
+                r["cpu_cores"]["service"] = r["cpu_cores"].get("floor-a", 0)
+                known = sum(r["cpu_cores"].get(k, 0) for k in ("loadgen", "postgres", "service"))
+                r["cpu_cores"]["other"] = round(r["cpu_cores"]["machine_busy"] - known, 3)
+                runs.append(r)
+                log(f"floor (a) C={c} rep {rep + 1}: {r['accepted_per_s']:.0f}/s, "
+                    f"p99 {r['latency_ms']['p99']} ms")
+            out["a"][str(c)] = summarize_runs(runs)
+    finally:
+        ctx.record_rss("floors")
+        floor.stop()
+    # (b) pgbench: the same INSERT with no HTTP and no Python at all.
+    pgbench = _pgbench_path()
+    if pgbench is None:
+        out["b"] = {"skipped": "pgbench not found"}
+        return out
+    headroom = max(1, max_conn - in_use - 20)
+    for c in ctx.cfg.concurrency:
+        clients = min(c, ctx.cfg.pgbench_max_clients, headroom)
+        runs = []
+        for rep in range(ctx.cfg.reps):
+            r = await asyncio.to_thread(_run_pgbench, ctx, pgbench, round_id, clients,
+                                        f"c{c}-r{rep}")
+            runs.append(r)
+            log(f"floor (b) pgbench -c {clients} rep {rep + 1}: {r['tps']:.0f} tps, "
+                f"p99 {r['latency_ms']['p99']} ms")
+        out["b"][str(c)] = {
+            "clients": clients, "requested_clients": c,
+            "note": None if clients == c else
+            f"-c {clients}, not {c}: max_connections={max_conn} on a shared server",
+            "tps": agg(r["tps"] for r in runs),
+            "latency_ms": {k: agg(r["latency_ms"][k] for r in runs)
+                           for k in ("p50", "p90", "p99", "max")},
+            "cpu_cores": {k: agg(r["cpu_cores"][k] for r in runs)
+                          for k in runs[0]["cpu_cores"]},
+            "raw": runs,
+        }
+    return out
+
+
+def _pgbench_path() -> str | None:
+    found = shutil.which("pgbench")
+    if found:
+        return found
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pgbench"))
+    return candidates[-1] if candidates else None
+
+
+def _run_pgbench(ctx: Context, pgbench: str, round_id: uuid.UUID, clients: int,
+                 label: str) -> dict[str, Any]:
+    script = TMP / "pgbench-insert.sql"
+    script.write_text(
+        "\\set amt random(1, 50000000)\n"
+        "INSERT INTO floor.bids (id, round_id, supplier_id, amount, submitted_at)"
+        f" VALUES (gen_random_uuid(), '{round_id}', gen_random_uuid(), :amt / 100.0,"
+        " clock_timestamp());\n")
+    logdir = TMP / f"pgbench-{label}"
+    shutil.rmtree(logdir, ignore_errors=True)
+    logdir.mkdir(parents=True)
+    seconds = int(round(ctx.cfg.warmup + ctx.cfg.duration))
+    argv = [pgbench, "-n", "-h", "127.0.0.1", "-U", "postgres", "-c", str(clients),
+            "-j", "2", "-T", str(seconds), "-f", str(script), "-l",
+            "--log-prefix", str(logdir / "tx"), ctx.database]
+    m0 = machine_cpu()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=logdir)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    m1 = machine_cpu()
+    text = proc.stdout.read().decode() if proc.stdout else ""
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"pgbench failed: {text[-2000:]}")
+    # Per-transaction log: client tx_no latency_us script_no epoch_s epoch_us.
+    rows: list[tuple[float, float]] = []
+    for path in logdir.glob("tx*"):
+        for line in path.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 6:
+                rows.append((int(parts[4]) + int(parts[5]) / 1e6, int(parts[2]) / 1e6))
+    start = min(t for t, _ in rows)
+    kept = sorted(lat for t, lat in rows if t - lat >= start + ctx.cfg.warmup)
+    window = max(t for t, _ in rows) - (start + ctx.cfg.warmup)
+    d = dist(kept)
+    return {"clients": clients, "tps": len(kept) / window if window > 0 else 0.0,
+            "transactions": len(kept),
+            "latency_ms": {k: round(d[k] * 1000, 2) for k in ("p50", "p90", "p99", "max")},
+            "cpu_cores": {"pgbench": round((usage.ru_utime + usage.ru_stime) / wall, 3),
+                          "machine_busy": round((m1[0] - m0[0]) / wall, 3)},
+            "summary": [ln for ln in text.splitlines() if ln.startswith(("tps", "latency"))]}
+
+
+# ---------------------------------------------------------------- 5. processes
+
+
+async def phase_processes(ctx: Context, pool: Pool, tokens: list[list[str]]) -> dict[str, Any]:
+    port = free_port()
+    second = Proc("bidding-2", python_module("bidding_service"),
+                  {**ctx.service_env(port), "MIGRATE_ON_START": "false"}, port).start()
+    ctx.bidding.append(second)
+    c = max(ctx.cfg.concurrency)
+    runs = []
+    try:
+        await second.wait_http()
+        for rep in range(ctx.cfg.reps):
+            runs.append(await storm(ctx, ctx.bidding[:2], pool, tokens, c, f"storm2-c{c}", rep))
+            log(f"storm 2 processes C={c} rep {rep + 1}: "
+                f"{runs[-1]['accepted_per_s']:.0f} accepted/s, "
+                f"p99 {runs[-1]['latency_ms']['p99']} ms")
+    finally:
+        ctx.record_rss("processes")
+        second.stop()
+        ctx.bidding.remove(second)
+        ctx.others["bidding-2"] = second
+    return {"concurrency": c, "two": summarize_runs(runs)}
+
+
+# ---------------------------------------------------------------- profile
+
+
+async def phase_profile(ctx: Context, pool: Pool, tokens: list[list[str]]) -> dict[str, Any]:
+    """py-spy against the bidding process during a C=max storm (not counted in figures)."""
+    pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(pyspy).exists():
+        return {"skipped": "py-spy not installed (pip install py-spy)"}
+    target = ctx.bidding[0]
+    c = max(ctx.cfg.concurrency)
+    raw = RESULTS / "profile-bid-storm.collapsed.txt"
+    seconds = max(2, int(ctx.cfg.duration))
+    argv = [pyspy, "record", "--pid", str(target.pid), "--rate", "250", "--nonblocking",
+            "--duration", str(seconds), "--format", "raw", "--output", str(raw)]
+    closes_at = datetime.now(UTC) + timedelta(seconds=ctx.cfg.warmup + ctx.cfg.duration + 120)
+    rnd, _ = await launch(ctx, target.url, pool, closes_at)
+    spec = storm_spec(ctx, [target.url], f"/v1/rounds/{rnd['id']}/bids", tokens, c,
+                      {target.name: [target.pid]}, seed=99)
+    load = asyncio.create_task(run_loadgen(ctx, f"profile-c{c}", spec))
+    try:
+        await asyncio.sleep(ctx.cfg.warmup)
+        spy = await asyncio.create_subprocess_exec(*argv, stdout=subprocess.PIPE,
+                                                   stderr=subprocess.STDOUT)
+        spy_out, _ = await spy.communicate()
+        result = await load
+    finally:
+        await cancel(ctx, target.url, rnd["id"])
+    if spy.returncode != 0 or not raw.exists():
+        return {"skipped": f"py-spy failed: {spy_out.decode()[-500:]}"}
+    summary = profile.analyse(raw)
+    profile.write_speedscope(raw, RESULTS / "profile-bid-storm.speedscope.json")
+    (RESULTS / "profile-bid-storm.top.txt").write_text(profile.render_text(summary))
+    return {"concurrency": c, "seconds": seconds, "samples": summary["samples"],
+            "storm_under_profiler": {"accepted_per_s": result["accepted_per_s"],
+                                     "latency_ms": result["latency_ms"]},
+            "groups": summary["groups"], "top_inclusive": summary["inclusive"][:25],
+            "top_self": summary["self"][:25]}
+
+
+# ---------------------------------------------------------------- 3. close to award
+
+
+ROUND_INSERT = """
+INSERT INTO rounds (id, pool_id, pool_code, pool_name, title, description, buyer_org,
+    buyer_name, budget_line, ceiling_price, opens_at, closes_at, scheduled_close_at,
+    min_bids, sme_price_deduction, disclosure, acceptance_seconds, status, invited_count,
+    launched_by)
+VALUES ($1, $2, 'bench-close', '压测预选库', '压测 close round', 'bench', 'BENCH-ORG',
+    '压测采购单位', '2026-BENCH-0002', 500000.00, clock_timestamp() - interval '1 minute',
+    clock_timestamp() + interval '1 hour', clock_timestamp() + interval '1 hour', 3, 0.10,
+    'sealed', 259200, 'open', $3, 'bench')
+"""
+
+
+async def load_closing_round(conn: asyncpg.Connection, n: int, seed: int) -> uuid.UUID:
+    """A round with n invited suppliers each holding one valid bid, loaded with COPY."""
+    rng = random.Random(seed)
+    round_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    members = make_members(n, seed=seed)
+    inv = []
+    bids = []
+    for m in members:
+        bid_id = uuid.uuid4()
+        amount = Decimal(rng.randint(10_000_000, 50_000_000)) / 100
+        at = now - timedelta(seconds=rng.uniform(1, 50))
+        inv.append((round_id, m.id, m.name, m.credit_code, m.kind, m.size, "invited", bid_id,
+                    amount, at, 1))
+        bids.append((bid_id, round_id, m.id, amount, at, True))
+    async with conn.transaction():
+        await conn.execute(ROUND_INSERT, round_id, uuid.uuid4(), n)
+        await conn.copy_records_to_table(
+            "invitations", records=inv,
+            columns=["round_id", "supplier_id", "name", "credit_code", "kind", "size",
+                     "status", "last_bid_id", "last_amount", "last_bid_at", "bids_made"])
+        await conn.copy_records_to_table(
+            "bids", records=bids,
+            columns=["id", "round_id", "supplier_id", "amount", "submitted_at", "valid"])
+    return round_id
+
+
+async def _outbox_times(conn: asyncpg.Connection, round_id: uuid.UUID, timeout: float,
+                        ) -> dict[str, Any]:
+    """closed_at (from round.closed) and the award.published row's created/published_at."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = await conn.fetch(
+            "SELECT type, created_at, published_at, envelope->'data'->>'closed_at' AS closed_at,"
+            " octet_length(envelope::text) AS size FROM outbox"
+            " WHERE (type = 'round.closed' AND subject = $1)"
+            "    OR (type = 'award.published' AND envelope->'data'->>'round_id' = $1)",
+            str(round_id))
+        by = {r["type"]: r for r in rows}
+        if "award.published" in by and by["award.published"]["published_at"] is not None \
+                and "round.closed" in by:
+            return by
+        if time.monotonic() > deadline:
+            return by
+        await asyncio.sleep(0.05)
+
+
+async def phase_close(ctx: Context) -> dict[str, Any]:
+    out: dict[str, Any] = {"shape": "N invited suppliers, one valid bid each (N bidders)",
+                           "by_n": {}}
+    conn = await asyncpg.connect(ctx.dsn, server_settings={"search_path": "bidding"})
+    try:
+        for n in ctx.cfg.close_sizes:
+            runs = []
+            for rep in range(ctx.cfg.close_reps):
+                t_load = time.perf_counter()
+                round_id = await load_closing_round(conn, n, seed=1000 * rep + n)
+                load_s = time.perf_counter() - t_load
+                closes_at = await conn.fetchval(
+                    "UPDATE rounds SET closes_at = clock_timestamp() + interval '1 second',"
+                    " scheduled_close_at = clock_timestamp() + interval '1 second'"
+                    " WHERE id = $1 RETURNING closes_at", round_id)
+                timeout = 60 + n / 500
+                arrived = await ctx.finance.wait_for("award.published", round_id, timeout)
+                by = await _outbox_times(conn, round_id, 30)
+                run = _close_figures(closes_at, by, arrived)
+                run["n"] = n
+                run["load_s"] = round(load_s, 2)
+                runs.append(run)
+                log(f"close N={n} rep {rep + 1}: confirmed +{run['confirmed_ms']} ms, "
+                    f"received +{run['received_ms']} ms (event {run['event_bytes']} B)")
+            out["by_n"][str(n)] = {
+                k: agg(r[k] for r in runs)
+                for k in ("lateness_ms", "written_ms", "confirmed_ms", "received_ms",
+                          "event_bytes")} | {"raw": runs}
+    finally:
+        await conn.close()
+    return out
+
+
+def _close_figures(closes_at: datetime, by: dict[str, Any], arrived: float | None,
+                   ) -> dict[str, Any]:
+    def ms(t: datetime | None) -> float | None:
+        return None if t is None else round((t - closes_at).total_seconds() * 1000, 1)
+
+    closed = by.get("round.closed")
+    award = by.get("award.published")
+    closed_at = datetime.fromisoformat(closed["closed_at"]) if closed else None
+    return {
+        "lateness_ms": ms(closed_at),
+        "written_ms": ms(award["created_at"]) if award else None,
+        "confirmed_ms": ms(award["published_at"]) if award else None,
+        "received_ms": None if arrived is None else
+        round((arrived - closes_at.timestamp()) * 1000, 1),
+        "event_bytes": award["size"] if award else None,
+    }
+
+
+# ---------------------------------------------------------------- timer lateness
+
+
+async def phase_timer(ctx: Context) -> dict[str, Any]:
+    base = ctx.bidding[0].url
+    members = make_members(5, seed=5)
+    pool = await ctx.feed.pool(code="bench-timer")
+    await ctx.feed.admit(pool, members)
+    await wait_eligible(ctx.http, base, ctx.center, pool.id, len(members))
+    tokens = [{"Authorization": f"Bearer {supplier_token(ctx, m)}"} for m in members]
+    sem = asyncio.Semaphore(16)
+
+    async def one_launch(closes_at: datetime) -> str:
+        async with sem:
+            data, _ = await launch(ctx, base, pool, closes_at)
+            return str(data["id"])
+
+    async def three_bids(round_id: str) -> None:
+        async with sem:
+            for i, h in enumerate(tokens[:3]):
+                async with ctx.http.post(f"{base}/v1/rounds/{round_id}/bids",
+                                         json={"amount": f"{90000 + i * 100}.00"},
+                                         headers=h) as r:
+                    if r.status != 201:
+                        ctx.notes.append(f"timer bid refused: {r.status}")
+
+    background = ctx.cfg.timer_open - ctx.cfg.timer_closing
+    far = datetime.now(UTC) + timedelta(hours=2)
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one_launch(far) for _ in range(background)))
+    launch_rate = background / (time.perf_counter() - t0) if background else 100.0
+    out: dict[str, Any] = {"open_rounds": ctx.cfg.timer_open, "closing": ctx.cfg.timer_closing,
+                           "stagger_ms": ctx.cfg.timer_stagger_ms,
+                           "background_launch_per_s": round(launch_rate, 1), "waves": []}
+    conn = await asyncpg.connect(ctx.dsn, server_settings={"search_path": "bidding"})
+    all_late: list[float] = []
+    all_confirm: list[float] = []
+    try:
+        for rep in range(ctx.cfg.timer_reps):
+            n = ctx.cfg.timer_closing
+            # Time to launch and bid the wave, with a margin, before the first close.
+            lead = 2.0 + 2.5 * n * 4 / max(launch_rate, 1.0)
+            start = datetime.now(UTC) + timedelta(seconds=lead)
+            step = timedelta(milliseconds=ctx.cfg.timer_stagger_ms)
+            ids = await asyncio.gather(*(one_launch(start + i * step) for i in range(n)))
+            await asyncio.gather(*(three_bids(r) for r in ids))
+            margin = (start - datetime.now(UTC)).total_seconds()
+            end = start + n * step
+            await asyncio.sleep(max(0.0, (end - datetime.now(UTC)).total_seconds()) + 2)
+            rows = await _wave_rows(conn, ids, timeout=30)
+            late = [r["late"] for r in rows if r["late"] is not None]
+            confirm = [r["confirm"] for r in rows if r["confirm"] is not None]
+            all_late += late
+            all_confirm += confirm
+            d = dist(late)
+            dc = dist(confirm)
+            out["waves"].append({
+                "rounds": n, "closed": len(late), "awarded_confirmed": len(confirm),
+                "loaded_with_margin_s": round(margin, 2),
+                "lateness_ms": {k: _ms(d[k]) for k in ("p50", "p90", "p99", "max")},
+                "award_confirmed_ms": {k: _ms(dc[k]) for k in ("p50", "p90", "p99", "max")}})
+            log(f"timer wave {rep + 1}: lateness p50 {_ms(d['p50'])} p99 {_ms(d['p99'])} ms "
+                f"(loaded {margin:.1f} s early)")
+    finally:
+        await conn.close()
+    d = dist(all_late)
+    dc = dist(all_confirm)
+    out["lateness_ms"] = {k: _ms(d[k]) for k in ("p50", "p90", "p99", "max")} | {"n": d["n"]}
+    out["lateness_p99_per_wave"] = agg(w["lateness_ms"]["p99"] for w in out["waves"])
+    out["lateness_p50_per_wave"] = agg(w["lateness_ms"]["p50"] for w in out["waves"])
+    out["award_confirmed_ms"] = {k: _ms(dc[k]) for k in ("p50", "p90", "p99", "max")}
+    return out
+
+
+def _ms(v: float | None) -> float | None:
+    return None if v is None else round(v * 1000, 1)
+
+
+async def _wave_rows(conn: asyncpg.Connection, ids: list[str], timeout: float,
+                     ) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = await conn.fetch(
+            """
+            SELECT r.id, r.closes_at, c.envelope->'data'->>'closed_at' AS closed_at,
+                   a.published_at
+              FROM rounds r
+              LEFT JOIN outbox c ON c.type = 'round.closed' AND c.subject = r.id::text
+              LEFT JOIN outbox a ON a.type = 'award.published'
+                                AND a.envelope->'data'->>'round_id' = r.id::text
+             WHERE r.id = ANY($1::uuid[])
+            """, ids)
+        done = all(r["published_at"] is not None for r in rows)
+        if done or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    out = []
+    for r in rows:
+        closed = datetime.fromisoformat(r["closed_at"]) if r["closed_at"] else None
+        out.append({
+            "late": None if closed is None else (closed - r["closes_at"]).total_seconds(),
+            "confirm": None if r["published_at"] is None else
+            (r["published_at"] - r["closes_at"]).total_seconds()})
+    return out
+
+
+# ---------------------------------------------------------------- 4. scale of state
+
+
+async def phase_scale(ctx: Context) -> dict[str, Any]:
+    base = ctx.bidding[0].url
+    out: dict[str, Any] = {"by_n": {}, "pool_service": None}
+    pools: dict[int, Pool] = {}
+    for n in ctx.cfg.scale_sizes:
+        members = make_members(n, seed=100 + n)
+        pool = await ctx.feed.pool(code=f"bench-scale-{n}")
+        t0 = time.perf_counter()
+        await ctx.feed.admit(pool, members)
+        applied = await wait_eligible(ctx.http, base, ctx.center, pool.id, n,
+                                      timeout=60 + n / 20)
+        ingest = time.perf_counter() - t0
+        pools[n] = pool
+        launches, eligible, sizes = [], [], []
+        for _rep in range(ctx.cfg.scale_reps):
+            closes_at = datetime.now(UTC) + timedelta(hours=1)
+            rnd, elapsed = await launch(ctx, base, pool, closes_at)
+            launches.append(elapsed * 1000)
+            await cancel(ctx, base, rnd["id"])
+            t1 = time.perf_counter()
+            async with ctx.http.get(f"{base}/v1/pools/{pool.id}/eligible",
+                                    headers=ctx.center) as r:
+                body = await r.read()
+            eligible.append((time.perf_counter() - t1) * 1000)
+            sizes.append(len(body))
+        out["by_n"][str(n)] = {
+            "ingest_s": round(ingest, 2), "ingest_events_per_s": round(n / ingest, 1),
+            "applied_wait_s": round(applied, 2),
+            "launch_ms": agg(launches), "eligible_ms": agg(eligible),
+            "eligible_bytes": sizes[-1] if sizes else None}
+        log(f"scale N={n}: ingest {n / ingest:.0f} events/s, launch "
+            f"{agg(launches)['median']:.0f} ms, eligible {agg(eligible)['median']:.0f} ms")
+    out["pool_service"] = await _pool_service_members(ctx)
+    return out
+
+
+async def _pool_service_members(ctx: Context) -> dict[str, Any]:
+    head = subprocess.run(["git", "log", "-1", "--format=%h %s", "--", "pool_service"],
+                          capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    port = free_port()
+    proc = Proc("pool-service", python_module("pool_service"), ctx.service_env(port), port)
+    ctx.others["pool-service"] = proc
+    out: dict[str, Any] = {"git": head, "by_n": {}}
+    try:
+        proc.start()
+        await proc.wait_http()
+    except (RuntimeError, TimeoutError) as exc:
+        out["skipped"] = f"pool service did not start: {str(exc)[-400:]}"
+        proc.stop()
+        return out
+    conn = await asyncpg.connect(ctx.dsn, server_settings={"search_path": "pool"})
+    try:
+        for n in ctx.cfg.scale_sizes:
+            try:
+                pool_id = await _pool_service_pool(ctx, proc.url, conn, n)
+            except Exception as exc:  # the service is still being finished: say what broke
+                out["by_n"][str(n)] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+                continue
+            first, walk, pages = [], [], 0
+            for _rep in range(ctx.cfg.scale_reps):
+                t0 = time.perf_counter()
+                async with ctx.http.get(f"{proc.url}/v1/pools/{pool_id}/members?limit=200",
+                                        headers=ctx.center) as r:
+                    if r.status != 200:
+                        raise RuntimeError(f"members: {r.status} {await r.text()}")
+                    await r.read()
+                first.append((time.perf_counter() - t0) * 1000)
+                t0 = time.perf_counter()
+                cursor: str | None = None
+                pages = 0
+                seen = 0
+                while True:
+                    q = f"?limit=200&cursor={cursor}" if cursor else "?limit=200"
+                    async with ctx.http.get(f"{proc.url}/v1/pools/{pool_id}/members{q}",
+                                            headers=ctx.center) as r:
+                        data = await r.json(loads=orjson.loads)
+                    pages += 1
+                    seen += len(data["items"])
+                    cursor = data.get("next_cursor")
+                    if not cursor:
+                        break
+                walk.append((time.perf_counter() - t0) * 1000)
+            out["by_n"][str(n)] = {"first_page_ms": agg(first), "full_list_ms": agg(walk),
+                                   "pages": pages, "members_listed": seen}
+            log(f"pool service members N={n}: first page {agg(first)['median']:.0f} ms, "
+                f"all {pages} pages {agg(walk)['median']:.0f} ms")
+    finally:
+        await conn.close()
+        ctx.record_rss("scale")
+        proc.stop()
+    return out
+
+
+async def _pool_service_pool(ctx: Context, base: str, conn: asyncpg.Connection, n: int,
+                             ) -> str:
+    """A pool created over the pool service's API, its N members loaded with COPY."""
+    today = datetime.now(UTC).date()
+    body = {"code": f"bench-members-{n}-{uuid.uuid4().hex[:6]}", "name": f"压测预选库 {n}",
+            "category": "public_service", "jurisdiction": "city",
+            "valid_from": str(today - timedelta(days=1)),
+            "valid_to": str(today + timedelta(days=365)),
+            "price_ceiling": "1000000.00", "max_round_budget": "500000.00"}
+    async with ctx.http.post(f"{base}/v1/pools", json=body, headers=ctx.center) as r:
+        data = await r.json(loads=orjson.loads)
+        if r.status != 201:
+            raise RuntimeError(f"create pool: {r.status} {data}")
+    pool_id = uuid.UUID(data["id"])
+    members = make_members(n, seed=500 + n)
+    now = datetime.now(UTC)
+    async with conn.transaction():
+        await conn.copy_records_to_table(
+            "suppliers", records=[(m.id, m.name, m.credit_code, m.kind, m.size)
+                                  for m in members],
+            columns=["id", "name", "credit_code", "kind", "size"])
+        ms = [(uuid.uuid4(), m) for m in members]
+        await conn.copy_records_to_table(
+            "memberships", records=[(mid, pool_id, m.id, "admitted", now, 1)
+                                    for mid, m in ms],
+            columns=["id", "pool_id", "supplier_id", "status", "since", "version"])
+        await conn.copy_records_to_table(
+            "membership_history",
+            records=[(mid, 1, pool_id, m.id, "admitted", None, "admitted", "bench", "bench",
+                      "procurement_center", now) for mid, m in ms],
+            columns=["membership_id", "version", "pool_id", "supplier_id", "action",
+                     "from_status", "to_status", "reason", "actor", "actor_role", "at"])
+        await conn.execute("UPDATE pools SET admitted_count = $2, peak_admitted_count = $2"
+                           " WHERE id = $1", pool_id, n)
+    return str(pool_id)
+
+
+# ---------------------------------------------------------------- logging
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def dumps(data: Any) -> bytes:
+    def default(v: Any) -> Any:
+        if isinstance(v, (Pool, Member)):
+            return None
+        if isinstance(v, (uuid.UUID, Decimal, datetime)):
+            return str(v)
+        raise TypeError(type(v).__name__)
+    return orjson.dumps(data, default=default, option=orjson.OPT_INDENT_2 |
+                        orjson.OPT_NON_STR_KEYS)
+
