@@ -24,7 +24,7 @@ import asyncpg
 
 from bench import report, scenarios
 from bench.feed import FinanceTap, PoolFeed
-from bench.procs import ROOT, Proc, free_port, machine_state, python_module
+from bench.procs import ROOT, Proc, free_port, machine_state, python_module, set_log_dir
 from bench.scenarios import RESULTS, Config, Context, dumps, log
 from shared.auth import Role, mint_token
 
@@ -73,13 +73,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
              "pool_events": f"bench.{run_id}.bidding.pool-events",
              "awards": f"bench.{run_id}.pool.awards"}
     secret = "bench-secret-" + uuid.uuid4().hex
+    set_log_dir(run_id)
     results: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(started)),
-        "git": subprocess.run(["git", "log", "-1", "--format=%h"], capture_output=True,
-                              text=True, cwd=ROOT).stdout.strip() + (
-            "+dirty" if subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                                       capture_output=True, text=True, cwd=ROOT).stdout.strip()
-            else ""),
+        "git": await asyncio.to_thread(git_describe),
         "config": cfg.__dict__, "machine": {"before": machine_state()}, "errors": {},
     }
     log(f"run {run_id}: database {database}, exchange {names['exchange']}, "
@@ -97,9 +94,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         port = free_port()
         env = {"DATABASE_URL": dsn, "LOG_LEVEL": "warning"}
-        migrate = subprocess.run(python_module("bidding_service", "migrate"),
-                                 env={**os.environ, **env}, cwd=ROOT, capture_output=True,
-                                 text=True)
+        migrate = await asyncio.to_thread(
+            subprocess.run, python_module("bidding_service", "migrate"),
+            env={**os.environ, **env}, cwd=ROOT, capture_output=True, text=True)
         if migrate.returncode != 0:
             raise RuntimeError(f"bidding migrate failed: {migrate.stdout}{migrate.stderr}")
         ctx = Context(cfg=cfg, admin_dsn=admin, dsn=dsn, database=database,
@@ -134,6 +131,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     results["machine"]["after"] = machine_state()
     results["elapsed_s"] = time.time() - started
     return results
+
+
+def git_describe() -> str:
+    """The commit, and "+dirty" when tracked files differ from it (others' work in progress)."""
+    head = scenarios.git("log", "-1", "--format=%h")
+    dirty = scenarios.git("status", "--porcelain", "--untracked-files=no")
+    return head + ("+dirty" if dirty else "")
 
 
 async def phases(ctx: Context, results: dict[str, Any]) -> None:

@@ -112,10 +112,10 @@ class PoolFeed:
 
 
 async def wait_eligible(http: aiohttp.ClientSession, base: str, headers: dict[str, str],
-                        pool_id: uuid.UUID, count: int, timeout: float = 300) -> float:
+                        pool_id: uuid.UUID, count: int, within_s: float = 300) -> float:
     """Poll the bidding service's eligibility copy until it holds `count` members."""
     started = time.perf_counter()
-    while time.perf_counter() - started < timeout:
+    while time.perf_counter() - started < within_s:
         async with http.get(f"{base}/v1/pools/{pool_id}/eligible", headers=headers) as r:
             if r.status == 200:
                 data = await r.json(loads=orjson.loads)
@@ -168,9 +168,10 @@ class FinanceTap:
             await message.ack()
         self._changed.set()
 
-    async def wait_for(self, type_: str, round_id: uuid.UUID, timeout: float) -> float | None:
+    async def wait_for(self, type_: str, round_id: uuid.UUID, within_s: float,
+                       ) -> float | None:
         key = (type_, str(round_id))
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within_s
         while key not in self.arrivals:
             remaining = deadline - time.monotonic()
             if remaining <= 0:

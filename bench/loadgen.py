@@ -191,7 +191,7 @@ def summarize(lat: list[float]) -> dict[str, float | None]:
         return {"p50": None, "p90": None, "p99": None, "max": None, "mean": None}
 
     def pct(p: float) -> float:
-        return round(lat[min(len(lat) - 1, max(0, int(round(p * len(lat))) - 1))] * 1000, 2)
+        return round(lat[min(len(lat) - 1, max(0, round(p * len(lat)) - 1))] * 1000, 2)
 
     return {"p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99),
             "max": round(lat[-1] * 1000, 2), "mean": round(sum(lat) / len(lat) * 1000, 2)}

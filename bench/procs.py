@@ -16,6 +16,14 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 TMP = ROOT / "bench" / "results" / "tmp"
 TICK = os.sysconf("SC_CLK_TCK")
+LOGS = {"dir": TMP}
+
+
+def set_log_dir(run_id: str) -> Path:
+    """Child processes of this run log under bench/results/tmp/<run_id>/."""
+    LOGS["dir"] = TMP / run_id
+    LOGS["dir"].mkdir(parents=True, exist_ok=True)
+    return LOGS["dir"]
 
 
 def free_port() -> int:
@@ -75,8 +83,8 @@ class Proc:
         self.env = {**os.environ, **env}
         self.port = port
         self.proc: subprocess.Popen[bytes] | None = None
-        TMP.mkdir(parents=True, exist_ok=True)
-        self.log_path = TMP / f"{name}.log"
+        LOGS["dir"].mkdir(parents=True, exist_ok=True)
+        self.log_path = LOGS["dir"] / f"{name}.log"
         self.peak_rss_kb: int | None = None
 
     @property
@@ -94,8 +102,8 @@ class Proc:
                                          stderr=subprocess.STDOUT, cwd=ROOT)
         return self
 
-    async def wait_http(self, path: str = "/readyz", timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
+    async def wait_http(self, path: str = "/readyz", within_s: float = 60.0) -> None:
+        deadline = time.monotonic() + within_s
         async with aiohttp.ClientSession() as http:
             while time.monotonic() < deadline:
                 assert self.proc is not None

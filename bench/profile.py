@@ -12,6 +12,8 @@ import orjson
 
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
+OUTSIDE = " outside the handler (parse, write)"
+
 # Parts of the bid path, by a frame somewhere on the stack (function, file fragment).
 # A sample counts for every part whose frame is on its stack (parts nest).
 GROUPS: list[tuple[str, str, str]] = [
@@ -30,10 +32,36 @@ GROUPS: list[tuple[str, str, str]] = [
     ("  structlog (request log line)", "", "structlog/"),
     ("  prometheus metrics", "", "prometheus_client/"),
     ("asyncpg (anywhere)", "", "asyncpg/"),
-    ("aiohttp server outside the handler (parse, write)", "", "aiohttp/web_protocol.py"),
+    ("aiohttp server" + " outside the handler (parse, write)", "observe", "shared/http.py"),
     ("outbox relay", "", "shared/broker.py"),
     ("round timer", "", "bidding_service/timer.py"),
 ]
+
+# Parts of the close (timer tick -> close_round -> award) and of the relay.
+CLOSE_GROUPS: list[tuple[str, str, str]] = [
+    ("close_round in total", "close_round", "bidding_service/service.py"),
+    ("  repo.candidates (fetch + Candidate objects)", "candidates",
+     "bidding_service/repository.py"),
+    ("  evaluate (rank in Python)", "evaluate", "bidding_service/domain.py"),
+    ("  repo.save_results (COPY)", "save_results", "bidding_service/repository.py"),
+    ("  _publish_award in total", "_publish_award", "bidding_service/service.py"),
+    ("    repo.results (fetch the ranking again)", "results",
+     "bidding_service/repository.py"),
+    ("    UnitOfWork.emit -> CloudEvent (pydantic)", "emit", "shared/uow.py"),
+    ("  UnitOfWork exit: outbox write (to_json_dict, jsonb) + COMMIT", "__aexit__",
+     "shared/uow.py"),
+    ("    write_outbox", "write_outbox", "shared/uow.py"),
+    ("pydantic (anywhere)", "", "pydantic"),
+    ("asyncpg (anywhere)", "", "asyncpg/"),
+    ("outbox relay in total", "", "shared/broker.py"),
+    ("  relay publish (aio-pika/aiormq/pamqp)", "_publish", "shared/broker.py"),
+    ("round timer tick (includes close_round)", "tick", "bidding_service/timer.py"),
+]
+
+
+def _match(f: str, file: str, func: str, frag: str) -> bool:
+    """`func` matches a bare function or a method (`Class.func`, `outer.<locals>.func`)."""
+    return (not func or f == func or f.endswith("." + func)) and frag in file
 
 
 def parse_frame(frame: str) -> tuple[str, str]:
@@ -68,7 +96,8 @@ def _short(file: str) -> str:
     return file
 
 
-def analyse(path: Path) -> dict[str, Any]:
+def analyse(path: Path, parts: list[tuple[str, str, str]] | None = None) -> dict[str, Any]:
+    parts = GROUPS if parts is None else parts
     stacks = read(path)
     total = sum(n for _, n in stacks) or 1
     inclusive: collections.Counter[str] = collections.Counter()
@@ -81,8 +110,12 @@ def analyse(path: Path) -> dict[str, Any]:
         if frames:
             func, file = frames[-1]
             own[f"{func} ({_short(file)})"] += n
-        for label, func, frag in GROUPS:
-            if any((not func or f == func) and frag in file for f, file in frames):
+        for label, func, frag in parts:
+            if label.endswith(OUTSIDE):
+                if not any(_match(f, file, func, frag) for f, file in frames) and any(
+                        "aiohttp/" in file for _, file in frames):
+                    groups[label] += n
+            elif any(_match(f, file, func, frag) for f, file in frames):
                 groups[label] += n
 
     def table(counter: collections.Counter[str]) -> list[dict[str, Any]]:
@@ -91,12 +124,12 @@ def analyse(path: Path) -> dict[str, Any]:
 
     return {"samples": total, "inclusive": table(inclusive), "self": table(own),
             "groups": [{"part": label, "pct": round(100 * groups[label] / total, 1)}
-                       for label, _, _ in GROUPS]}
+                       for label, _, _ in parts]}
 
 
 def render_text(summary: dict[str, Any]) -> str:
     lines = [f"py-spy samples (CPU-active only, idle excluded): {summary['samples']}", "",
-             "Parts of the bid path (% of samples whose stack contains it; parts nest):"]
+             "Parts (% of samples whose stack contains it; indented parts nest):"]
     lines += [f"  {g['pct']:5.1f}%  {g['part']}" for g in summary["groups"]]
     lines += ["", "Top inclusive (function on the stack):"]
     lines += [f"  {r['pct']:5.1f}%  {r['frame']}" for r in summary["inclusive"][:40]]

@@ -197,14 +197,16 @@ def markdown(r: dict[str, Any]) -> str:
                 f"close {timer['stagger_ms']:g} ms apart (3 bids each, so each is awarded); "
                 f"{len(timer['waves'])} wave(s), pooled.", "",
                 "| closes | p50 ms | p90 ms | p99 ms | max ms | p99 per wave | "
-                "award confirmed p50 / p99 ms |", "| --- | --- | --- | --- | --- | --- | --- |",
+                "award confirmed p50 / p99 ms | one close's work p50 / p99 ms |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- |",
                 f"| {lat['n']} | {lat['p50']} | {lat['p90']} | {lat['p99']} | {lat['max']} | "
-                f"{fmt(timer['lateness_p99_per_wave'], 1)} | {ac['p50']} / {ac['p99']} |"]
+                f"{fmt(timer['lateness_p99_per_wave'], 1)} | {ac['p50']} / {ac['p99']} | "
+                f"{timer['close_work_ms']['p50']} / {timer['close_work_ms']['p99']} |"]
     scale = r.get("scale")
     if scale and scale.get("by_n"):
         ps = scale.get("pool_service") or {}
         out += ["", "## Scale of state", "",
-                "| admitted members | eligibility ingest events/s | launch POST /v1/rounds ms |"
+                "| admitted members | eligibility fill (rows/s, how) | launch POST /v1/rounds ms |"
                 " GET /eligible ms (bytes) | pool service members: first page (200) ms | "
                 "all pages ms |", "| --- | --- | --- | --- | --- | --- |"]
         for n, s in scale["by_n"].items():
@@ -215,7 +217,7 @@ def markdown(r: dict[str, Any]) -> str:
             else:
                 first = p.get("error") or ps.get("skipped") or "n/a"
                 walk = ""
-            out.append(f"| {int(n):,} | {s['ingest_events_per_s']:,.0f} | "
+            out.append(f"| {int(n):,} | {s['ingest_per_s']:,.0f} ({s['ingest_via']}) | "
                        f"{fmt(s['launch_ms'], 1)} | {fmt(s['eligible_ms'], 1)} "
                        f"({s['eligible_bytes']:,}) | {first} | {walk} |")
         if ps.get("git"):

@@ -8,6 +8,7 @@ import glob
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -23,8 +24,15 @@ import asyncpg
 import orjson
 
 from bench import profile
-from bench.feed import FinanceTap, Member, Pool, PoolFeed, copy_eligibility, make_members
-from bench.feed import wait_eligible
+from bench.feed import (
+    FinanceTap,
+    Member,
+    Pool,
+    PoolFeed,
+    copy_eligibility,
+    make_members,
+    wait_eligible,
+)
 from bench.procs import ROOT, TMP, Proc, free_port, machine_cpu, python_module
 from bench.stats import agg, dist
 from shared.auth import Role, mint_token
@@ -52,6 +60,8 @@ class Config:
     pgbench_max_clients: int
     profile: bool
     phases: tuple[str, ...]
+    # Pools up to this size are fed as events; larger ones are COPY-loaded.
+    events_max: int = 1000
 
 
 @dataclass
@@ -279,6 +289,16 @@ async def phase_floors(ctx: Context, tokens: list[list[str]]) -> dict[str, Any]:
     return out
 
 
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], capture_output=True, text=True,
+                          cwd=ROOT).stdout.strip()
+
+
+def _pyspy_path() -> str | None:
+    beside = Path(sys.executable).parent / "py-spy"
+    return shutil.which("py-spy") or (str(beside) if beside.exists() else None)
+
+
 def _pgbench_path() -> str | None:
     found = shutil.which("pgbench")
     if found:
@@ -298,7 +318,7 @@ def _run_pgbench(ctx: Context, pgbench: str, round_id: uuid.UUID, clients: int,
     logdir = TMP / f"pgbench-{label}"
     shutil.rmtree(logdir, ignore_errors=True)
     logdir.mkdir(parents=True)
-    seconds = int(round(ctx.cfg.warmup + ctx.cfg.duration))
+    seconds = round(ctx.cfg.warmup + ctx.cfg.duration)
     argv = [pgbench, "-n", "-h", "127.0.0.1", "-U", "postgres", "-c", str(clients),
             "-j", "2", "-T", str(seconds), "-f", str(script), "-l",
             "--log-prefix", str(logdir / "tx"), ctx.database]
@@ -335,9 +355,23 @@ def _run_pgbench(ctx: Context, pgbench: str, round_id: uuid.UUID, clients: int,
 
 
 async def phase_processes(ctx: Context, pool: Pool, tokens: list[list[str]]) -> dict[str, Any]:
+    # The PostgreSQL server is shared (max_connections): give the second process the
+    # default pool of 20 only if that leaves others room, and say so if it does not.
+    conn = await asyncpg.connect(ctx.admin_dsn)
+    try:
+        max_conn = int(await conn.fetchval("SHOW max_connections"))
+        in_use = int(await conn.fetchval("SELECT count(*) FROM pg_stat_activity"))
+    finally:
+        await conn.close()
+    pool_max = max(4, min(20, max_conn - in_use - 25))
+    env = {"MIGRATE_ON_START": "false"}
+    if pool_max < 20:
+        env["DB_POOL_MAX"] = str(pool_max)
+        ctx.notes.append(f"bidding-2 ran with DB_POOL_MAX={pool_max}, not 20: "
+                         f"{in_use} of max_connections={max_conn} in use on the shared server")
     port = free_port()
     second = Proc("bidding-2", python_module("bidding_service"),
-                  {**ctx.service_env(port), "MIGRATE_ON_START": "false"}, port).start()
+                  {**ctx.service_env(port), **env}, port).start()
     ctx.bidding.append(second)
     c = max(ctx.cfg.concurrency)
     runs = []
@@ -353,7 +387,7 @@ async def phase_processes(ctx: Context, pool: Pool, tokens: list[list[str]]) -> 
         second.stop()
         ctx.bidding.remove(second)
         ctx.others["bidding-2"] = second
-    return {"concurrency": c, "two": summarize_runs(runs)}
+    return {"concurrency": c, "two": summarize_runs(runs), "second_pool_max": pool_max}
 
 
 # ---------------------------------------------------------------- profile
@@ -361,8 +395,8 @@ async def phase_processes(ctx: Context, pool: Pool, tokens: list[list[str]]) -> 
 
 async def phase_profile(ctx: Context, pool: Pool, tokens: list[list[str]]) -> dict[str, Any]:
     """py-spy against the bidding process during a C=max storm (not counted in figures)."""
-    pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if not Path(pyspy).exists():
+    pyspy = _pyspy_path()
+    if pyspy is None:
         return {"skipped": "py-spy not installed (pip install py-spy)"}
     target = ctx.bidding[0]
     c = max(ctx.cfg.concurrency)
@@ -437,29 +471,36 @@ async def load_closing_round(conn: asyncpg.Connection, n: int, seed: int) -> uui
     return round_id
 
 
-async def _outbox_times(conn: asyncpg.Connection, round_id: uuid.UUID, timeout: float,
+async def _outbox_times(conn: asyncpg.Connection, round_id: uuid.UUID, within_s: float,
                         ) -> dict[str, Any]:
     """closed_at (from round.closed) and the award.published row's created/published_at."""
-    deadline = time.monotonic() + timeout
+    # Match the award's row by subject (the award id): no big jsonb is read while polling.
+    deadline = time.monotonic() + within_s
     while True:
         rows = await conn.fetch(
-            "SELECT type, created_at, published_at, envelope->'data'->>'closed_at' AS closed_at,"
-            " octet_length(envelope::text) AS size FROM outbox"
-            " WHERE (type = 'round.closed' AND subject = $1)"
-            "    OR (type = 'award.published' AND envelope->'data'->>'round_id' = $1)",
-            str(round_id))
-        by = {r["type"]: r for r in rows}
-        if "award.published" in by and by["award.published"]["published_at"] is not None \
-                and "round.closed" in by:
-            return by
-        if time.monotonic() > deadline:
-            return by
+            "SELECT o.seq, o.type, o.created_at, o.published_at FROM outbox o"
+            " WHERE (o.type = 'round.closed' AND o.subject = $1::text)"
+            "    OR (o.type = 'award.published' AND o.subject IN"
+            "        (SELECT a.id::text FROM awards a WHERE a.round_id = $1 AND a.rank = 1))",
+            round_id)
+        by = {r["type"]: dict(r) for r in rows}
+        award = by.get("award.published")
+        if (award and award["published_at"] is not None and "round.closed" in by) \
+                or time.monotonic() > deadline:
+            break
         await asyncio.sleep(0.05)
+    for value in by.values():
+        extra = await conn.fetchrow(
+            "SELECT envelope->'data'->>'closed_at' AS closed_at,"
+            " octet_length(envelope::text) AS size FROM outbox WHERE seq = $1", value["seq"])
+        value.update(dict(extra) if extra else {})
+    return by
 
 
 async def phase_close(ctx: Context) -> dict[str, Any]:
     out: dict[str, Any] = {"shape": "N invited suppliers, one valid bid each (N bidders)",
                            "by_n": {}}
+    profiled = ctx.cfg.profile and _pyspy_path() is not None
     conn = await asyncpg.connect(ctx.dsn, server_settings={"search_path": "bidding"})
     try:
         for n in ctx.cfg.close_sizes:
@@ -468,13 +509,17 @@ async def phase_close(ctx: Context) -> dict[str, Any]:
                 t_load = time.perf_counter()
                 round_id = await load_closing_round(conn, n, seed=1000 * rep + n)
                 load_s = time.perf_counter() - t_load
+                spy = None
+                if profiled and n == max(ctx.cfg.close_sizes) and rep == ctx.cfg.close_reps - 1:
+                    spy = await _start_pyspy(ctx.bidding[0].pid, f"profile-close-{n}")
                 closes_at = await conn.fetchval(
                     "UPDATE rounds SET closes_at = clock_timestamp() + interval '1 second',"
                     " scheduled_close_at = clock_timestamp() + interval '1 second'"
                     " WHERE id = $1 RETURNING closes_at", round_id)
-                timeout = 60 + n / 500
-                arrived = await ctx.finance.wait_for("award.published", round_id, timeout)
-                by = await _outbox_times(conn, round_id, 30)
+                arrived = await ctx.finance.wait_for("award.published", round_id, 60 + n / 500)
+                if spy is not None:
+                    out["profile"] = await _stop_pyspy(spy, f"profile-close-{n}")
+                by = await _outbox_times(conn, round_id, within_s=30)
                 run = _close_figures(closes_at, by, arrived)
                 run["n"] = n
                 run["load_s"] = round(load_s, 2)
@@ -488,6 +533,33 @@ async def phase_close(ctx: Context) -> dict[str, Any]:
     finally:
         await conn.close()
     return out
+
+
+async def _start_pyspy(pid: int, stem: str) -> asyncio.subprocess.Process:
+    pyspy = _pyspy_path()
+    assert pyspy is not None
+    proc = await asyncio.create_subprocess_exec(
+        pyspy, "record", "--pid", str(pid), "--rate", "250", "--nonblocking",
+        "--format", "raw", "--output", str(RESULTS / f"{stem}.collapsed.txt"),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    await asyncio.sleep(0.5)  # let it attach before the work starts
+    return proc
+
+
+async def _stop_pyspy(proc: asyncio.subprocess.Process, stem: str) -> dict[str, Any]:
+    proc.send_signal(signal.SIGINT)
+    try:
+        await asyncio.wait_for(proc.wait(), 30)
+    except TimeoutError:
+        proc.kill()
+        return {"skipped": "py-spy did not stop"}
+    raw = RESULTS / f"{stem}.collapsed.txt"
+    if not raw.exists():
+        return {"skipped": "py-spy wrote nothing"}
+    summary = profile.analyse(raw, profile.CLOSE_GROUPS)
+    (RESULTS / f"{stem}.top.txt").write_text(profile.render_text(summary))
+    return {"samples": summary["samples"], "groups": summary["groups"],
+            "top_inclusive": summary["inclusive"][:25], "top_self": summary["self"][:25]}
 
 
 def _close_figures(closes_at: datetime, by: dict[str, Any], arrived: float | None,
@@ -545,6 +617,7 @@ async def phase_timer(ctx: Context) -> dict[str, Any]:
     conn = await asyncpg.connect(ctx.dsn, server_settings={"search_path": "bidding"})
     all_late: list[float] = []
     all_confirm: list[float] = []
+    all_work: list[float] = []
     try:
         for rep in range(ctx.cfg.timer_reps):
             n = ctx.cfg.timer_closing
@@ -557,9 +630,11 @@ async def phase_timer(ctx: Context) -> dict[str, Any]:
             margin = (start - datetime.now(UTC)).total_seconds()
             end = start + n * step
             await asyncio.sleep(max(0.0, (end - datetime.now(UTC)).total_seconds()) + 2)
-            rows = await _wave_rows(conn, ids, timeout=30)
+            rows = await _wave_rows(conn, ids, within_s=30)
             late = [r["late"] for r in rows if r["late"] is not None]
             confirm = [r["confirm"] for r in rows if r["confirm"] is not None]
+            work = [r["work"] for r in rows if r["work"] is not None]
+            all_work += work
             all_late += late
             all_confirm += confirm
             d = dist(late)
@@ -579,6 +654,9 @@ async def phase_timer(ctx: Context) -> dict[str, Any]:
     out["lateness_p99_per_wave"] = agg(w["lateness_ms"]["p99"] for w in out["waves"])
     out["lateness_p50_per_wave"] = agg(w["lateness_ms"]["p50"] for w in out["waves"])
     out["award_confirmed_ms"] = {k: _ms(dc[k]) for k in ("p50", "p90", "p99", "max")}
+    dw = dist(all_work)
+    # One close's own work: round.closed's closed_at to the award's outbox row.
+    out["close_work_ms"] = {k: _ms(dw[k]) for k in ("p50", "p90", "p99", "max")}
     return out
 
 
@@ -586,18 +664,18 @@ def _ms(v: float | None) -> float | None:
     return None if v is None else round(v * 1000, 1)
 
 
-async def _wave_rows(conn: asyncpg.Connection, ids: list[str], timeout: float,
+async def _wave_rows(conn: asyncpg.Connection, ids: list[str], within_s: float,
                      ) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within_s
     while True:
         rows = await conn.fetch(
             """
             SELECT r.id, r.closes_at, c.envelope->'data'->>'closed_at' AS closed_at,
-                   a.published_at
+                   a.created_at AS award_written, a.published_at
               FROM rounds r
               LEFT JOIN outbox c ON c.type = 'round.closed' AND c.subject = r.id::text
-              LEFT JOIN outbox a ON a.type = 'award.published'
-                                AND a.envelope->'data'->>'round_id' = r.id::text
+              LEFT JOIN awards aw ON aw.round_id = r.id AND aw.rank = 1
+              LEFT JOIN outbox a ON a.type = 'award.published' AND a.subject = aw.id::text
              WHERE r.id = ANY($1::uuid[])
             """, ids)
         done = all(r["published_at"] is not None for r in rows)
@@ -608,6 +686,8 @@ async def _wave_rows(conn: asyncpg.Connection, ids: list[str], timeout: float,
     for r in rows:
         closed = datetime.fromisoformat(r["closed_at"]) if r["closed_at"] else None
         out.append({
+            "work": None if closed is None or r["award_written"] is None else
+            (r["award_written"] - closed).total_seconds(),
             "late": None if closed is None else (closed - r["closes_at"]).total_seconds(),
             "confirm": None if r["published_at"] is None else
             (r["published_at"] - r["closes_at"]).total_seconds()})
@@ -621,13 +701,40 @@ async def phase_scale(ctx: Context) -> dict[str, Any]:
     base = ctx.bidding[0].url
     out: dict[str, Any] = {"by_n": {}, "pool_service": None}
     pools: dict[int, Pool] = {}
+    conn = await asyncpg.connect(ctx.dsn, server_settings={"search_path": "bidding"})
+    try:
+        await _scale_bidding(ctx, conn, base, out, pools)
+    finally:
+        await conn.close()
+    out["pool_service"] = await _pool_service_members(ctx)
+    return out
+
+
+async def wait_pool(conn: asyncpg.Connection, pool_id: uuid.UUID, within_s: float = 30,
+                    ) -> None:
+    deadline = time.monotonic() + within_s
+    while not await conn.fetchval("SELECT true FROM pools WHERE pool_id = $1", pool_id):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"pool.created for {pool_id} not applied")
+        await asyncio.sleep(0.05)
+
+
+async def _scale_bidding(ctx: Context, conn: asyncpg.Connection, base: str,
+                         out: dict[str, Any], pools: dict[int, Pool]) -> None:
     for n in ctx.cfg.scale_sizes:
         members = make_members(n, seed=100 + n)
         pool = await ctx.feed.pool(code=f"bench-scale-{n}")
+        via = "events" if n <= ctx.cfg.events_max else "copy"
         t0 = time.perf_counter()
-        await ctx.feed.admit(pool, members)
+        if via == "events":
+            await ctx.feed.admit(pool, members)
+        else:
+            # Bulk: wait for pool.created to land, then COPY the eligibility copy.
+            await wait_pool(conn, pool.id)
+            t0 = time.perf_counter()
+            await copy_eligibility(conn, pool, members)
         applied = await wait_eligible(ctx.http, base, ctx.center, pool.id, n,
-                                      timeout=60 + n / 20)
+                                      within_s=60 + n / 20)
         ingest = time.perf_counter() - t0
         pools[n] = pool
         launches, eligible, sizes = [], [], []
@@ -643,19 +750,17 @@ async def phase_scale(ctx: Context) -> dict[str, Any]:
             eligible.append((time.perf_counter() - t1) * 1000)
             sizes.append(len(body))
         out["by_n"][str(n)] = {
-            "ingest_s": round(ingest, 2), "ingest_events_per_s": round(n / ingest, 1),
+            "ingest_via": via,
+            "ingest_s": round(ingest, 2), "ingest_per_s": round(n / ingest, 1),
             "applied_wait_s": round(applied, 2),
             "launch_ms": agg(launches), "eligible_ms": agg(eligible),
             "eligible_bytes": sizes[-1] if sizes else None}
-        log(f"scale N={n}: ingest {n / ingest:.0f} events/s, launch "
+        log(f"scale N={n}: ingest ({via}) {n / ingest:.0f}/s, launch "
             f"{agg(launches)['median']:.0f} ms, eligible {agg(eligible)['median']:.0f} ms")
-    out["pool_service"] = await _pool_service_members(ctx)
-    return out
 
 
 async def _pool_service_members(ctx: Context) -> dict[str, Any]:
-    head = subprocess.run(["git", "log", "-1", "--format=%h %s", "--", "pool_service"],
-                          capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    head = await asyncio.to_thread(git, "log", "-1", "--format=%h %s", "--", "pool_service")
     port = free_port()
     proc = Proc("pool-service", python_module("pool_service"), ctx.service_env(port), port)
     ctx.others["pool-service"] = proc

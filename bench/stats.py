@@ -20,7 +20,7 @@ def pct(sorted_values: Sequence[float], p: float) -> float | None:
     """Nearest-rank percentile of an already sorted sequence."""
     if not sorted_values:
         return None
-    k = min(len(sorted_values) - 1, max(0, int(round(p * len(sorted_values))) - 1))
+    k = min(len(sorted_values) - 1, max(0, round(p * len(sorted_values)) - 1))
     return sorted_values[k]
 
 
