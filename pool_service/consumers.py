@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
 import structlog
 
 from pool_service import service
+from shared.db import Conn
 from shared.events import CloudEvent
 
 log = structlog.get_logger(__name__)
@@ -35,7 +35,7 @@ def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-async def handle_award_event(conn: asyncpg.Connection, event: CloudEvent) -> None:
+async def handle_award_event(conn: Conn, event: CloudEvent) -> None:
     data = event.data
     if event.type == "award.published":
         org, name = _org(data.get("buyer"))

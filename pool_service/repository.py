@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from pool_service.domain import JURISDICTION_TIMEZONE, Transition
+from shared.db import Conn
 
 Row = asyncpg.Record
 
@@ -35,7 +36,7 @@ LEFT JOIN LATERAL (
 class Repository:
     """Queries on one connection (inside a unit of work when they change anything)."""
 
-    def __init__(self, conn: asyncpg.Connection | asyncpg.Pool) -> None:
+    def __init__(self, conn: Conn | asyncpg.Pool) -> None:
         self.conn = conn
 
     async def clock(self) -> tuple[datetime, date]:

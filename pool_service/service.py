@@ -40,6 +40,7 @@ from pool_service.schemas import (
     Supplier,
     SupplierSummary,
 )
+from shared.db import Conn
 from shared.paging import PageQuery, decode_cursor, page
 from shared.problems import conflict, forbidden, not_found, unprocessable
 from shared.types import Money, Timestamp
@@ -559,12 +560,12 @@ class AwardOutcome(BaseModel):
     reason: str | None = None
 
 
-async def record_award(conn: asyncpg.Connection, award: AwardPublished) -> None:
+async def record_award(conn: Conn, award: AwardPublished) -> None:
     """Keep the award in the member's award history (it authorises the buyer's rating)."""
     await Repository(conn).record_award(dict(award))
 
 
-async def record_award_outcome(conn: asyncpg.Connection, status: str,
+async def record_award_outcome(conn: Conn, status: str,
                                outcome: AwardOutcome) -> None:
     """Mark the award accepted, or record the supplier's refusal (declined or expired)."""
     await Repository(conn).record_award_outcome(outcome.award_id, outcome.round_id,

@@ -26,7 +26,9 @@ Auth = Callable[..., dict[str, str]]
 
 
 def settings_from(env: dict[str, str], **overrides: Any) -> PoolSettings:
-    values: dict[str, Any] = {k.lower(): v for k, v in env.items()}
+    # Small pools: other services' apps share the server's connection limit in a session.
+    values: dict[str, Any] = {"db_pool_min": 1, "db_pool_max": 8,
+                              **{k.lower(): v for k, v in env.items()}}
     values.update(overrides)
     return PoolSettings(**values)
 
