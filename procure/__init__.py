@@ -1,0 +1,1 @@
+"""`procure`: the operators' command line for the pool and bidding services."""
