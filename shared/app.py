@@ -62,13 +62,20 @@ def build_service_app(settings: ServiceSettings, spec: ServiceSpec, *,
                                     min_size=settings.db_pool_min,
                                     max_size=settings.db_pool_max)
         yield
-        await app[DB].close()
+        try:
+            # A connection stuck in a dead query must not hold the exit past SIGTERM's budget.
+            await asyncio.wait_for(app[DB].close(), 3)
+        except TimeoutError:
+            app[DB].terminate()
 
     async def broker(app: web.Application) -> AsyncIterator[None]:
         app[BROKER] = Broker(settings.amqp_url, settings.events_exchange, spec.queues)
         await app[BROKER].start()
         yield
-        await app[BROKER].close()
+        try:
+            await asyncio.wait_for(app[BROKER].close(), 3)
+        except TimeoutError:
+            log.warning("broker_close_timeout")
 
     async def background(app: web.Application) -> AsyncIterator[None]:
         for hook in spec.startup:

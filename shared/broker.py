@@ -239,10 +239,13 @@ class OutboxRelay:
 
 Handler = Callable[[Conn, CloudEvent], Awaitable[None]]
 
-# Errors that say "try again later", not "this message is bad".
+# Errors that say "try again later", not "this message is bad" or "this request is bad".
+# InternalClientError: a pooled connection the server had just terminated (its FATAL
+# notice arrived before the socket closed); the statement never ran.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,

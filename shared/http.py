@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
 from shared.auth import Principal, Role, TokenVerifier, require_principal
-from shared.broker import Broker
+from shared.broker import TRANSIENT_ERRORS, Broker
 from shared.metrics import Metrics
 from shared.problems import (
     PROBLEM_CONTENT_TYPE,
@@ -182,8 +182,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
                 response.headers["Allow"] = exc.headers.get("Allow", "")
     except asyncio.CancelledError:
         raise
-    except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-            asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError) as exc:
+    except TRANSIENT_ERRORS as exc:
         log.warning("dependency_unavailable", error=type(exc).__name__)
         response = render_problem(Problem(503, "unavailable", "Service unavailable",
                                           "a dependency is unavailable; retry shortly",

@@ -46,27 +46,40 @@ class UnitOfWork:
 
     async def __aenter__(self) -> UnitOfWork:
         conn: Conn = await self._pool.acquire()
-        self._conn = conn
         self._tx = conn.transaction()
-        await self._tx.start()
+        try:
+            await self._tx.start()
+        except BaseException:
+            # BEGIN failed (the server dropped this connection): discard it, never leak it.
+            if not conn.is_closed():
+                conn.terminate()
+            await self._pool.release(conn)  # type: ignore[arg-type]
+            raise
+        self._conn = conn
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
-        assert self._conn is not None
+        conn = self._conn
+        assert conn is not None
+        healthy = False
         try:
             if exc_type is None:
                 await self._flush()
                 await self._tx.commit()
             else:
                 await self._tx.rollback()
+            healthy = True
         except BaseException:
-            if not self._tx._done:
-                await self._tx.rollback()
-            raise
+            if exc_type is None:
+                raise  # the commit itself failed: that is the error to report
+            # Rolling back failed (the connection is gone): the original error matters.
         finally:
-            await self._pool.release(self._conn)  # type: ignore[arg-type]
             self._conn = None
+            if not healthy and not conn.is_closed():
+                # Never hand a connection in an unknown state back to the pool.
+                conn.terminate()
+            await self._pool.release(conn)  # type: ignore[arg-type]
 
     async def _flush(self) -> None:
         conn = self.conn

@@ -61,6 +61,9 @@ def service_env(database_url: str, broker_names: dict[str, str]) -> dict[str, st
         "LOG_LEVEL": "warning",
         "OUTBOX_POLL_SECONDS": "0.2",
         "ROUND_MIN_DURATION_SECONDS": "1",
+        # PostgreSQL allows 100 connections here; many processes share them in tests.
+        "DB_POOL_MIN": "1",
+        "DB_POOL_MAX": "8",
         **broker_names,
     }
 

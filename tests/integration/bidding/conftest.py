@@ -27,7 +27,8 @@ WEIGHTS = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28]
 
 def credit_code() -> str:
     """A random Unified Social Credit Code with a correct check digit."""
-    body = "91" + "".join(random.choice(CODE_CHARS) for _ in range(15))
+    # Registration department and type, a 6-digit division code, then the org code.
+    body = "91330300" + "".join(random.choice(CODE_CHARS) for _ in range(9))
     total = sum(CODE_CHARS.index(c) * w for c, w in zip(body, WEIGHTS, strict=True))
     return body + CODE_CHARS[(31 - total % 31) % 31]
 
