@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import uuid
-from collections.abc import Callable
 
 from aiohttp import web
 from pydantic import Field
@@ -45,20 +43,16 @@ SUPPLIER = Role.SUPPLIER
 _OWN_SUPPLIER = "supplier (own records only)"
 
 
-def route(method: str, path: str, **options: object) -> Callable[[Handler], Handler]:
-    """`api.route`, with the domain's errors answered as problem+json."""
-    def register(handler: Handler) -> Handler:
-        @functools.wraps(handler)
-        async def answer(request: web.Request) -> web.StreamResponse:
-            try:
-                return await handler(request)
-            except RuleViolation as exc:
-                raise unprocessable(exc.message, [{"loc": [exc.field], "msg": exc.message}],
-                                    slug="rule-violation") from None
-            except IllegalTransition as exc:
-                raise conflict(str(exc), slug="illegal-transition") from None
-        return api.route(method, path, **options)(answer)  # type: ignore[arg-type]
-    return register
+@web.middleware
+async def domain_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The domain's errors as problem+json: broken rules 422, illegal transitions 409."""
+    try:
+        return await handler(request)
+    except RuleViolation as exc:
+        raise unprocessable(exc.message, [{"loc": [exc.field], "msg": exc.message}],
+                            slug="rule-violation") from None
+    except IllegalTransition as exc:
+        raise conflict(str(exc), slug="illegal-transition") from None
 
 
 def _actor(principal: Principal) -> Actor:
@@ -90,7 +84,7 @@ class SupplierQuery(PageQuery):
     credit_code: str | None = Field(default=None, max_length=40)
 
 
-@route("POST", "/v1/suppliers", summary="Register a supplier", roles=(CENTER,),
+@api.route("POST", "/v1/suppliers", summary="Register a supplier", roles=(CENTER,),
        body=service.RegisterSupplier, response=Supplier, status=201, errors=(409,))
 async def register_supplier(request: web.Request) -> web.Response:
     principal = await authenticate(request, CENTER)
@@ -100,7 +94,7 @@ async def register_supplier(request: web.Request) -> web.Response:
     return _created(supplier, f"/v1/suppliers/{supplier.id}")
 
 
-@route("GET", "/v1/suppliers", summary="Look suppliers up (by credit code)",
+@api.route("GET", "/v1/suppliers", summary="Look suppliers up (by credit code)",
        roles=(CENTER, BUYER), query=SupplierQuery, response=SupplierPage)
 async def find_suppliers(request: web.Request) -> web.Response:
     await authenticate(request, CENTER, BUYER)
@@ -108,7 +102,7 @@ async def find_suppliers(request: web.Request) -> web.Response:
     return render(await service.find_suppliers(request.app[DB], query.credit_code, query))
 
 
-@route("GET", "/v1/suppliers/{supplier_id}", summary="One supplier",
+@api.route("GET", "/v1/suppliers/{supplier_id}", summary="One supplier",
        roles=(CENTER, BUYER, _OWN_SUPPLIER), response=Supplier, errors=(404,))
 async def get_supplier(request: web.Request) -> web.Response:
     supplier_id = await _self_or(request, CENTER, BUYER)
@@ -124,7 +118,7 @@ class PoolQuery(PageQuery):
     jurisdiction: str | None = Field(default=None, max_length=100)
 
 
-@route("POST", "/v1/pools", summary="Create a pool", roles=(CENTER,), body=service.CreatePool,
+@api.route("POST", "/v1/pools", summary="Create a pool", roles=(CENTER,), body=service.CreatePool,
        response=Pool, status=201, errors=(409,))
 async def create_pool(request: web.Request) -> web.Response:
     principal = await authenticate(request, CENTER)
@@ -134,7 +128,7 @@ async def create_pool(request: web.Request) -> web.Response:
     return _created(pool, f"/v1/pools/{pool.id}")
 
 
-@route("GET", "/v1/pools", summary="List pools", query=PoolQuery, response=PoolPage)
+@api.route("GET", "/v1/pools", summary="List pools", query=PoolQuery, response=PoolPage)
 async def list_pools(request: web.Request) -> web.Response:
     query = parse_query(request, PoolQuery)
     return render(await service.list_pools(request.app[DB], query, category=query.category,
@@ -142,13 +136,13 @@ async def list_pools(request: web.Request) -> web.Response:
                                            jurisdiction=query.jurisdiction))
 
 
-@route("GET", "/v1/pools/{pool_id}", summary="One pool, with admitted_count and needs_top_up",
+@api.route("GET", "/v1/pools/{pool_id}", summary="One pool, with admitted_count and needs_top_up",
        response=Pool, errors=(404,))
 async def get_pool(request: web.Request) -> web.Response:
     return render(await service.get_pool(request.app[DB], path_uuid(request, "pool_id")))
 
 
-@route("PATCH", "/v1/pools/{pool_id}", summary="Change a pool", roles=(CENTER,),
+@api.route("PATCH", "/v1/pools/{pool_id}", summary="Change a pool", roles=(CENTER,),
        body=service.UpdatePool, response=Pool, errors=(404, 409))
 async def update_pool(request: web.Request) -> web.Response:
     principal = await authenticate(request, CENTER)
@@ -159,7 +153,7 @@ async def update_pool(request: web.Request) -> web.Response:
     return render(pool)
 
 
-@route("POST", "/v1/pools/{pool_id}/terminate", summary="Terminate a pool", roles=(CENTER,),
+@api.route("POST", "/v1/pools/{pool_id}/terminate", summary="Terminate a pool", roles=(CENTER,),
        body=service.TerminatePool, response=Pool, errors=(404, 409))
 async def terminate_pool(request: web.Request) -> web.Response:
     principal = await authenticate(request, CENTER)
@@ -188,7 +182,7 @@ def _membership_answer(changed: service.Changed) -> web.Response:
     return render(member)
 
 
-@route("POST", "/v1/pools/{pool_id}/applications",
+@api.route("POST", "/v1/pools/{pool_id}/applications",
        summary="Apply to the pool (the calling supplier); the body is optional",
        roles=(SUPPLIER,), body=service.Apply, response=Membership, status=201,
        errors=(404, 409))
@@ -204,7 +198,7 @@ async def apply(request: web.Request) -> web.Response:
     return _membership_answer(changed)
 
 
-@route("POST", "/v1/pools/{pool_id}/members", summary="Admit a supplier directly",
+@api.route("POST", "/v1/pools/{pool_id}/members", summary="Admit a supplier directly",
        roles=(CENTER,), body=service.AdmitMember, response=Membership, status=201,
        errors=(404, 409))
 async def admit(request: web.Request) -> web.Response:
@@ -216,7 +210,7 @@ async def admit(request: web.Request) -> web.Response:
     return _membership_answer(changed)
 
 
-@route("GET", "/v1/pools/{pool_id}/members",
+@api.route("GET", "/v1/pools/{pool_id}/members",
        summary="Memberships with supplier summary, status, since and rating",
        roles=(CENTER, BUYER), query=MemberQuery, response=MembershipPage, errors=(404,))
 async def list_members(request: web.Request) -> web.Response:
@@ -226,7 +220,7 @@ async def list_members(request: web.Request) -> web.Response:
     return render(await service.list_members(request.app[DB], pool_id, query.status, query))
 
 
-@route("GET", "/v1/pools/{pool_id}/members/{supplier_id}", summary="One membership",
+@api.route("GET", "/v1/pools/{pool_id}/members/{supplier_id}", summary="One membership",
        roles=(CENTER, BUYER, _OWN_SUPPLIER), response=Membership, errors=(404,))
 async def get_member(request: web.Request) -> web.Response:
     supplier_id = await _self_or(request, CENTER, BUYER)
@@ -234,7 +228,7 @@ async def get_member(request: web.Request) -> web.Response:
     return render(await service.get_member(request.app[DB], pool_id, supplier_id))
 
 
-@route("POST", "/v1/pools/{pool_id}/members/{supplier_id}/transitions",
+@api.route("POST", "/v1/pools/{pool_id}/members/{supplier_id}/transitions",
        summary="Admit, reject, suspend, reinstate or remove a member", roles=(CENTER,),
        body=service.ChangeMembership, response=Membership, errors=(404, 409))
 async def change_membership(request: web.Request) -> web.Response:
@@ -248,7 +242,7 @@ async def change_membership(request: web.Request) -> web.Response:
     return render(member)
 
 
-@route("GET", "/v1/pools/{pool_id}/members/{supplier_id}/history",
+@api.route("GET", "/v1/pools/{pool_id}/members/{supplier_id}/history",
        summary="Every transition of a membership", roles=(CENTER, _OWN_SUPPLIER),
        query=PageQuery, response=HistoryPage, errors=(404,))
 async def member_history(request: web.Request) -> web.Response:
@@ -258,7 +252,7 @@ async def member_history(request: web.Request) -> web.Response:
     return render(await service.member_history(request.app[DB], pool_id, supplier_id, query))
 
 
-@route("GET", "/v1/pools/{pool_id}/members/{supplier_id}/awards",
+@api.route("GET", "/v1/pools/{pool_id}/members/{supplier_id}/awards",
        summary="The member's awards in this pool, with acceptances and refusals",
        roles=(CENTER, BUYER, _OWN_SUPPLIER), query=PageQuery, response=AwardPage,
        errors=(404,))
@@ -272,7 +266,7 @@ async def member_awards(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------- ratings
 
 
-@route("POST", "/v1/pools/{pool_id}/members/{supplier_id}/ratings",
+@api.route("POST", "/v1/pools/{pool_id}/members/{supplier_id}/ratings",
        summary="Rate the member's performance on an award (its buyer, once per award)",
        roles=(BUYER,), body=service.RateMember, response=Rating, status=201,
        errors=(404, 409))
@@ -288,7 +282,7 @@ async def rate_member(request: web.Request) -> web.Response:
     return _created(rating, f"/v1/pools/{pool_id}/members/{supplier_id}/ratings/{rating.id}")
 
 
-@route("GET", "/v1/pools/{pool_id}/members/{supplier_id}/ratings",
+@api.route("GET", "/v1/pools/{pool_id}/members/{supplier_id}/ratings",
        summary="The member's ratings in this pool", roles=(CENTER, BUYER, _OWN_SUPPLIER),
        query=PageQuery, response=RatingPage, errors=(404,))
 async def list_ratings(request: web.Request) -> web.Response:
@@ -298,7 +292,7 @@ async def list_ratings(request: web.Request) -> web.Response:
     return render(await service.list_ratings(request.app[DB], pool_id, supplier_id, query))
 
 
-@route("GET", "/v1/pools/{pool_id}/members/{supplier_id}/ratings/{rating_id}",
+@api.route("GET", "/v1/pools/{pool_id}/members/{supplier_id}/ratings/{rating_id}",
        summary="One rating", roles=(CENTER, BUYER, _OWN_SUPPLIER), response=Rating,
        errors=(404,))
 async def get_rating(request: web.Request) -> web.Response:
@@ -311,7 +305,7 @@ async def get_rating(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------- audit
 
 
-@route("GET", "/v1/audit", summary="The audit trail, newest first (filter by subject path)",
+@api.route("GET", "/v1/audit", summary="The audit trail, newest first (filter by subject path)",
        roles=(CENTER,), query=AuditQuery, response=AuditPage)
 async def audit_trail(request: web.Request) -> web.Response:
     await authenticate(request, CENTER)

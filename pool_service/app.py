@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 
 from pool_service import service
-from pool_service.api import api
+from pool_service.api import api, domain_errors
 from pool_service.consumers import handle_award_event
 from pool_service.settings import PoolSettings
 from shared.app import ServiceSpec, build_service_app
@@ -38,5 +38,6 @@ def build_app(settings: PoolSettings, *, run_background: bool = True) -> web.App
         workers=[lift_suspensions],
     )
     app = build_service_app(settings, spec, run_background=run_background)
+    app.middlewares.append(domain_errors)  # inside shared's `observe`, which renders problems
     app[POOL_SETTINGS] = settings
     return app

@@ -131,9 +131,10 @@ async def test_concurrent_sweepers_lift_each_suspension_once(
         db: asyncpg.Pool) -> None:
     pool = await make_pool()
     suppliers = [await make_supplier() for _ in range(12)]
-    until = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
     for s in suppliers:
         await admit(pool["id"], s["id"])
+    until = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
+    for s in suppliers:
         status, _ = await move(pool["id"], s["id"], "suspended", reason="sweep", until=until)
         assert status == 200
 
