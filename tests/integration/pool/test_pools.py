@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from openapi_spec_validator import validate
 
 from shared.auth import Role
 from tests.integration.pool.conftest import Auth, pool_body
@@ -150,6 +151,7 @@ async def test_unknown_pool_is_404(client: TestClient, center: dict[str, str]) -
 async def test_openapi_names_every_route(client: TestClient) -> None:
     resp = await client.get("/openapi.json")
     doc = await resp.json()
+    validate(doc)
     assert doc["openapi"] == "3.1.0"
     assert {"/v1/suppliers", "/v1/pools", "/v1/pools/{pool_id}/members/{supplier_id}/transitions",
             "/v1/audit"} <= set(doc["paths"])
