@@ -12,11 +12,13 @@ from typing import Any
 import asyncpg
 from aiohttp.test_utils import TestClient
 
+from pool_service import service
 from pool_service.app import build_app
 from shared.broker import Broker, OutboxRelay
 from shared.db import create_pool
 from shared.metrics import Metrics
 from shared.migrations import migrate
+from shared.uow import UnitOfWork
 from tests.integration.pool.conftest import MIGRATIONS, pool_body, settings_from, supplier_body
 from tests.support import EventTap, running_app
 
@@ -166,9 +168,6 @@ async def test_changes_made_while_the_broker_is_down_arrive_once(
 
 
 async def _suspend_directly(db: asyncpg.Pool, pool_id: str, supplier_id: str) -> set[str]:
-    from pool_service import service
-    from shared.uow import UnitOfWork
-
     async with UnitOfWork(db, service.SOURCE) as uow:
         await service.change_membership(
             service.ChangeMembership(to="suspended", reason="late reports"), uow,
