@@ -139,10 +139,10 @@ def run(
                          round_min_seconds=round_min_seconds, seed=seed)
 
     def ready() -> None:
-        ui.say(f"pool service     {settings.pool_url}  (API docs {settings.pool_url}/docs)",
-               style="bold green")
-        ui.say(f"bidding service  {settings.bidding_url}  (API docs "
-               f"{settings.bidding_url}/docs)", style="bold green")
+        for child in stack.children:
+            url = child.service.url
+            ui.say(f"{child.service.title:<16} {url}  (API docs {url}/docs, pid "
+                   f"{child.proc.pid})", style="bold green")
         ui.say(f"events           exchange {settings.events_exchange} on "
                f"{settings.masked_amqp_url}; finance queue {settings.finance_queue}")
         ui.say(f"rounds may be as short as {round_min_seconds} s; press Ctrl-C to stop")

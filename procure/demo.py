@@ -153,9 +153,10 @@ class Bot:
         """A lower bid than its last (by at least the round's decrement), or None."""
         if not self.bids:
             return self.first
+        last = self.bids[-1]
         step = ceiling * Decimal(rng.randint(60, 220)) / Decimal(10_000)
-        amount = _hundreds(self.bids[-1] - max(step, MIN_DECREMENT))
-        return amount if amount >= self.floor else None
+        amount = max(self.floor, _hundreds(last - max(step, MIN_DECREMENT)))
+        return amount if amount <= last - MIN_DECREMENT else None
 
 
 def _hundreds(amount: Decimal) -> Decimal:

@@ -63,7 +63,7 @@ class RoundView:
         self.notes: deque[Note] = deque(maxlen=feed_size)
         self._plain_every = plain_every
         self._last_plain = 0.0
-        self._printed_counts: tuple[int, int] | None = None
+        self._printed_counts = (0, 0)
         self._live: Live | None = None
         self._started_at: datetime | None = None
 
@@ -83,6 +83,14 @@ class RoundView:
             self._started_at = datetime.now(UTC)
         if self._live is None:
             self._plain_changes(previous, rnd)
+        elif previous is not None:
+            if rnd.get("extensions_used", 0) > previous.get("extensions_used", 0):
+                self.notes.append(Note(datetime.now(UTC), "anti-sniping: a late best bid "
+                                       f"extended the round to {clock(rnd['closes_at'])} "
+                                       f"({_extensions(rnd)})", "yellow"))
+            if rnd["status"] != previous["status"] and rnd["status"] != "open":
+                self.notes.append(Note(datetime.now(UTC), f"round {rnd['status']}: "
+                                       f"{_counts(rnd)}", "bold"))
 
     # ------------------------------------------------------------ plain lines
 
