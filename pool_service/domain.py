@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 # Wenzhou (and every Chinese jurisdiction) keeps China Standard Time: "today" for a
@@ -16,6 +16,7 @@ from decimal import Decimal
 JURISDICTION_TIMEZONE = "Asia/Shanghai"
 MAX_VALIDITY_YEARS = 2
 TOP_UP_THRESHOLD = Decimal("0.7")
+MAX_SUSPENSION = timedelta(days=3 * 365 + 1)
 
 
 class DomainError(Exception):
@@ -142,16 +143,17 @@ def validate_credit_code(value: str) -> str:
 
 def add_years(day: date, years: int) -> date:
     """`day` moved by whole years; 29 February becomes 28 February when needed."""
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:
-        return day.replace(year=day.year + years, day=28)
+    if day.month == 2 and day.day == 29:
+        day = day.replace(day=28)
+    return day.replace(year=day.year + years)
 
 
 def check_validity(valid_from: date, valid_to: date) -> None:
     """valid_to after valid_from, and the period (both days included) at most 2 years."""
     if valid_to <= valid_from:
         raise RuleViolation("valid_to", "valid_to must be after valid_from")
+    if valid_from.year + MAX_VALIDITY_YEARS > date.max.year:
+        raise RuleViolation("valid_from", "valid_from is too far in the future")
     if valid_to >= add_years(valid_from, MAX_VALIDITY_YEARS):
         raise RuleViolation(
             "valid_to", f"a pool is valid for at most {MAX_VALIDITY_YEARS} years "
@@ -267,6 +269,10 @@ def transition(current: MembershipStatus | None, to: MembershipStatus, *, now: d
             raise RuleViolation("until", "until is given only for a suspension")
         if until <= now:
             raise RuleViolation("until", "until must be in the future")
+        if until - now > MAX_SUSPENSION:
+            raise RuleViolation("until", "a suspension lasts at most 3 years (the longest "
+                                "procurement ban of the Government Procurement Law, Art. 77); "
+                                "remove the member instead")
     return Transition(action, current, to, reason or None, ground, until)
 
 

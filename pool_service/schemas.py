@@ -17,7 +17,7 @@ from pool_service.domain import (
     SupplierKind,
     SupplierSize,
 )
-from shared.types import Money, Timestamp
+from shared.types import Money, Text, Timestamp
 
 
 class View(BaseModel):
@@ -27,10 +27,10 @@ class View(BaseModel):
 class Contact(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    person: str | None = Field(default=None, max_length=100)
-    phone: str | None = Field(default=None, max_length=40)
-    email: str | None = Field(default=None, max_length=200)
-    address: str | None = Field(default=None, max_length=300)
+    person: Text | None = Field(default=None, max_length=100)
+    phone: Text | None = Field(default=None, max_length=40)
+    email: Text | None = Field(default=None, max_length=200)
+    address: Text | None = Field(default=None, max_length=300)
 
 
 class SupplierSummary(View):

@@ -43,7 +43,7 @@ from pool_service.schemas import (
 from shared.db import Conn
 from shared.paging import PageQuery, decode_cursor, page
 from shared.problems import conflict, forbidden, not_found, unprocessable
-from shared.types import Money, Timestamp
+from shared.types import Money, Text, Timestamp
 from shared.uow import UnitOfWork
 
 SOURCE = "/pool-service"
@@ -64,7 +64,7 @@ SWEEPER = Actor("suspension-sweeper", "system")
 
 CreditCode = Annotated[str, Field(min_length=18, max_length=40),
                        AfterValidator(domain.validate_credit_code)]
-Text = Annotated[str, Field(min_length=1, max_length=2000)]
+Reason = Annotated[Text, Field(min_length=1, max_length=2000)]
 
 
 class Command(BaseModel):
@@ -72,7 +72,7 @@ class Command(BaseModel):
 
 
 class RegisterSupplier(Command):
-    name: str = Field(min_length=1, max_length=300)
+    name: Text = Field(min_length=1, max_length=300)
     credit_code: CreditCode = Field(description="Unified Social Credit Code (GB 32100-2015)")
     kind: SupplierKind
     size: SupplierSize
@@ -82,10 +82,10 @@ class RegisterSupplier(Command):
 class CreatePool(Command):
     code: str = Field(min_length=1, max_length=80, pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$",
                       examples=["overseas-study-trips"])
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     category: PoolCategory
-    jurisdiction: str = Field(min_length=1, max_length=100)
-    description: str | None = Field(default=None, max_length=4000)
+    jurisdiction: Text = Field(min_length=1, max_length=100)
+    description: Text | None = Field(default=None, max_length=4000)
     valid_from: date
     valid_to: date
     price_ceiling: Money
@@ -93,30 +93,30 @@ class CreatePool(Command):
 
 
 class UpdatePool(Command):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=4000)
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
+    description: Text | None = Field(default=None, max_length=4000)
     valid_to: date | None = None
     price_ceiling: Money | None = None
     max_round_budget: Money | None = None
 
 
 class TerminatePool(Command):
-    reason: Text
+    reason: Reason
 
 
 class Apply(Command):
-    note: str | None = Field(default=None, max_length=2000,
+    note: Text | None = Field(default=None, max_length=2000,
                              description="what the supplier wants the center to know")
 
 
 class AdmitMember(Command):
     supplier_id: uuid.UUID
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: Text | None = Field(default=None, max_length=2000)
 
 
 class ChangeMembership(Command):
     to: Literal["admitted", "rejected", "suspended", "removed"]
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: Text | None = Field(default=None, max_length=2000)
     ground: RemovalGround | None = None
     until: Timestamp | None = Field(default=None, description="end of a timed suspension")
 
@@ -124,7 +124,7 @@ class ChangeMembership(Command):
 class RateMember(Command):
     award_id: uuid.UUID
     score: int = Field(ge=1, le=5, strict=True)
-    comment: str | None = Field(default=None, max_length=2000)
+    comment: Text | None = Field(default=None, max_length=2000)
 
 
 # ---------------------------------------------------------------- views

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -13,6 +13,7 @@ from shared.auth import Role
 from tests.integration.pool.conftest import Auth
 
 Make = Callable[..., Any]
+CST = timezone(timedelta(hours=8))
 
 
 async def test_apply_admit_suspend_reinstate_remove(
@@ -37,11 +38,13 @@ async def test_apply_admit_suspend_reinstate_remove(
     status, admitted = await move(pool["id"], supplier["id"], "admitted",
                                   reason="documents checked")
     assert status == 200 and admitted["status"] == "admitted" and admitted["version"] == 2
+    until = (datetime.now(UTC) + timedelta(days=90)).replace(microsecond=0)
     status, suspended = await move(pool["id"], supplier["id"], "suspended",
                                    reason="late delivery under investigation",
-                                   until="2030-01-01T00:00:00+08:00")
+                                   until=until.astimezone(CST).isoformat())
     assert status == 200 and suspended["status"] == "suspended"
-    assert datetime.fromisoformat(suspended["until"]) == datetime(2029, 12, 31, 16, tzinfo=UTC)
+    assert datetime.fromisoformat(suspended["until"]) == until
+    assert suspended["until"].endswith("+00:00")
     status, reinstated = await move(pool["id"], supplier["id"], "admitted")
     assert status == 200 and reinstated["until"] is None and reinstated["version"] == 4
     status, removed = await move(pool["id"], supplier["id"], "removed",

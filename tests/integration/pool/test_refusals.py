@@ -98,6 +98,10 @@ async def test_invalid_content_is_422_and_writes_nothing(
         (moves, {"to": "suspended", "reason": "x", "until": "2031-01-01T09:00:00"}, 422),
         (moves, {"to": "rejected", "reason": "x"}, 409),
         (moves, {"to": "removed", "reason": "x"}, 422),
+        (moves, {"to": "suspended", "reason": "nul\u0000byte"}, 422),
+        (moves, {"to": "suspended", "reason": "x", "until": "9999-12-31T23:00:00-10:00"}, 422),
+        ("/v1/suppliers", supplier_body(name="bad\u0000name"), 422),
+        ("/v1/pools", pool_body(valid_from="9999-01-01", valid_to="9999-06-01"), 422),
     ]
     for url, body, status in refused:
         resp = await client.post(url, json=body, headers=center)

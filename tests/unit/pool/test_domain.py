@@ -249,3 +249,19 @@ def test_expired_and_terminated_pools_take_no_members() -> None:
     for status in (PoolStatus.EXPIRED, PoolStatus.TERMINATED):
         with pytest.raises(IllegalTransition):
             domain.check_accepts_members(status)
+
+
+def test_a_suspension_lasts_at_most_three_years() -> None:
+    domain.transition(S.ADMITTED, S.SUSPENDED, now=NOW, reason="r",
+                      until=NOW + timedelta(days=3 * 365))
+    far = datetime(9999, 12, 31, 23, tzinfo=UTC)
+    for until in (NOW + timedelta(days=4 * 365), far):
+        with pytest.raises(RuleViolation, match="at most 3 years"):
+            domain.transition(S.ADMITTED, S.SUSPENDED, now=NOW, reason="r", until=until)
+
+
+def test_validity_near_the_end_of_the_calendar() -> None:
+    with pytest.raises(RuleViolation) as err:
+        domain.check_validity(date(9999, 1, 1), date(9999, 12, 31))
+    assert err.value.field == "valid_from"
+    assert domain.add_years(date(2024, 2, 29), 2) == date(2026, 2, 28)
