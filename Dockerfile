@@ -1,0 +1,55 @@
+# syntax=docker/dockerfile:1
+# One image for both services; the command picks the service and the action:
+#   python -m pool_service [migrate|seed]      (listens on 8081)
+#   python -m bidding_service [migrate]        (listens on 8082)
+
+ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+
+# Dependencies first, read from pyproject.toml, so that a code change does not
+# reinstall them (this layer is rebuilt only when pyproject.toml changes).
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt
+
+# Then the project itself (what .dockerignore lets through).
+COPY . .
+# Not editable: the code lands in site-packages (bytecode compiled by pip), so the
+# runtime image needs no source tree and works with a read-only root filesystem.
+RUN pip install --no-deps .
+
+
+FROM ${PYTHON_IMAGE} AS runtime
+LABEL org.opencontainers.image.title="procurement-pools" \
+      org.opencontainers.image.description="Pool and bidding services of the procurement system" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+
+# A fixed numeric uid/gid, so Kubernetes can verify runAsNonRoot.
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --no-create-home \
+       --home-dir /nonexistent --shell /usr/sbin/nologin app \
+    && mkdir /app
+
+COPY --from=build /opt/venv /opt/venv
+COPY --chmod=0755 deploy/docker/healthcheck.py /usr/local/bin/healthcheck
+
+USER 10001:10001
+WORKDIR /app
+EXPOSE 8081 8082
+
+# Liveness only (/healthz); readiness (/readyz) is for orchestrators that route traffic.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["python", "/usr/local/bin/healthcheck", "/healthz"]
+
+# Exec form: python is PID 1 and receives SIGTERM itself (graceful shutdown).
+CMD ["python", "-m", "pool_service"]

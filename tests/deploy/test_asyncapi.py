@@ -1,0 +1,162 @@
+"""docs/asyncapi.yaml against the event contract in shared/spec/events.md."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bidding_service.settings import BiddingSettings
+
+from .support import REPO, load_one
+
+EVENTS_MD = Path(__file__).resolve().parents[3] / "shared" / "spec" / "events.md"
+DOC: dict[str, Any] = load_one(REPO / "docs" / "asyncapi.yaml")
+EXCHANGE = BiddingSettings.model_fields["events_exchange"].default
+FINANCE = BiddingSettings.model_fields["finance_queue"].default
+
+
+def spec_event_types() -> list[str]:
+    """The event types of the spec's "Types" table; `.admitted` after `pool.member.applied`
+    is shorthand for `pool.member.admitted`."""
+    if not EVENTS_MD.is_file():
+        pytest.fail(f"event contract not found at {EVENTS_MD}")
+    text = EVENTS_MD.read_text(encoding="utf-8")
+    section = text.split("## Types", 1)[1].split("\n## ", 1)[0]
+    types: list[str] = []
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("|") or not cells or set(cells[0]) <= {"-", " "}:
+            continue
+        previous = None
+        for token in re.findall(r"`([^`]+)`", cells[0]):
+            if token.startswith("."):
+                assert previous, f"shorthand {token} without a full type before it"
+                token = previous.rsplit(".", 1)[0] + token
+            types.append(token)
+            previous = token
+    return types
+
+
+SPEC_TYPES = spec_event_types()
+
+
+def resolve(ref: str) -> Any:
+    assert ref.startswith("#/"), f"external ref {ref}"
+    node: Any = DOC
+    for part in ref[2:].split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        assert isinstance(node, dict) and part in node, f"unresolvable {ref}"
+        node = node[part]
+    return node
+
+
+def deref(node: Any) -> Any:
+    while isinstance(node, dict) and "$ref" in node:
+        node = resolve(node["$ref"])
+    return node
+
+
+def test_spec_table_parses() -> None:
+    assert len(SPEC_TYPES) == len(set(SPEC_TYPES)) >= 18
+    assert {"pool.member.admitted", "pool.member.removed", "award.published"} <= set(SPEC_TYPES)
+    assert all(re.fullmatch(r"[a-z]+(\.[a-z]+)+", t) for t in SPEC_TYPES), SPEC_TYPES
+
+
+def test_is_asyncapi_3() -> None:
+    assert DOC["asyncapi"] == "3.0.0"
+    assert DOC["info"]["title"] and DOC["info"]["version"]
+    assert all(s["protocol"] == "amqp" for s in DOC["servers"].values())
+
+
+def test_every_ref_resolves() -> None:
+    refs: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            refs.extend([node["$ref"]] if "$ref" in node else [])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(DOC)
+    assert len(refs) > 50
+    for ref in refs:
+        resolve(ref)
+
+
+def routing_key_channels() -> dict[str, dict[str, Any]]:
+    result = {}
+    for channel in DOC["channels"].values():
+        bindings = deref(channel.get("bindings", {})).get("amqp", {})
+        if bindings.get("is") == "routingKey":
+            assert bindings["exchange"]["name"] == EXCHANGE
+            assert bindings["exchange"]["type"] == "topic"
+            assert bindings["exchange"]["durable"] is True
+            result[channel["address"]] = channel
+    return result
+
+
+@pytest.mark.parametrize("event_type", SPEC_TYPES)
+def test_every_event_type_has_a_channel_and_a_cloudevents_message(event_type: str) -> None:
+    channel = routing_key_channels()[event_type]  # routing key = the type
+    (message,) = [deref(m) for m in channel["messages"].values()]
+    assert message["name"] == event_type
+    assert message["contentType"] == "application/json"
+    assert message["bindings"]["amqp"]["messageType"] == event_type
+    envelope, specific = message["payload"]["allOf"]
+    assert deref(envelope) is DOC["components"]["schemas"]["CloudEvent"]
+    assert specific["properties"]["type"] == {"const": event_type}
+    source = specific["properties"]["source"]["const"]
+    assert source == ("/pool-service" if event_type.startswith("pool.") else "/bidding-service")
+    data = deref(specific["properties"]["data"])
+    assert data["type"] == "object" and data["required"]
+    operations = [op for op in DOC["operations"].values()
+                  if op["action"] == "send" and deref(op["channel"]) is channel]
+    assert len(operations) == 1, f"{event_type}: {len(operations)} send operations"
+
+
+def test_no_channel_for_an_unknown_event_type() -> None:
+    assert set(routing_key_channels()) == set(SPEC_TYPES)
+
+
+def test_cloudevents_envelope() -> None:
+    envelope = DOC["components"]["schemas"]["CloudEvent"]
+    assert set(envelope["required"]) >= {"specversion", "id", "source", "type", "time",
+                                          "datacontenttype", "subject", "dataschemaversion",
+                                          "data"}
+    assert envelope["properties"]["specversion"] == {"const": "1.0"}
+    assert envelope["properties"]["datacontenttype"] == {"const": "application/json"}
+
+
+@pytest.mark.parametrize("event_type", [t for t in SPEC_TYPES if t.startswith("pool.")])
+def test_pool_and_membership_data_carry_a_monotonic_version(event_type: str) -> None:
+    channel = routing_key_channels()[event_type]
+    (message,) = [deref(m) for m in channel["messages"].values()]
+    data = deref(message["payload"]["allOf"][1]["properties"]["data"])
+    assert "version" in data["required"]
+    version = data["properties"]["version"]
+    assert version["type"] == "integer"
+    assert "monotonic" in version["description"].lower()
+
+
+def test_finance_queue_channel() -> None:
+    (channel,) = [c for c in DOC["channels"].values() if c["address"] == FINANCE]
+    amqp = deref(channel["bindings"])["amqp"]
+    assert amqp["is"] == "queue" and amqp["queue"]["name"] == FINANCE
+    assert amqp["queue"]["durable"] is True
+    carried = {deref(m)["name"] for m in channel["messages"].values()}
+    assert carried == {t for t in SPEC_TYPES if t.startswith("award.")} | {"round.failed"}
+    assert "quorum" in channel["description"] and "procurement.dlx" in channel["description"]
+
+
+def test_publish_bindings_are_persistent_and_mandatory() -> None:
+    sends = [op for op in DOC["operations"].values() if op["action"] == "send"]
+    assert len(sends) == len(SPEC_TYPES)
+    for op in sends:
+        amqp = deref(op["bindings"])["amqp"]
+        assert amqp["deliveryMode"] == 2 and amqp["mandatory"] is True

@@ -1,0 +1,125 @@
+"""docker-compose.yml: backing services, one-shot jobs, the two services, and how they
+line up with the services' settings and the broker definitions."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from .support import REPO, SETTINGS, SUBCOMMANDS, assert_settings_fields, load_one, service_command
+
+COMPOSE = load_one(REPO / "docker-compose.yml")
+SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
+APP = {name: svc for name, svc in SERVICES.items() if "command" in svc
+       and svc["command"][:2] == ["python", "-m"]}
+SERVING = {name: svc for name, svc in APP.items() if len(svc["command"]) == 3}
+
+
+def env(service: dict[str, Any]) -> dict[str, str]:
+    environment = service.get("environment", {})
+    assert isinstance(environment, dict), "use the mapping form for environment"
+    return {key: str(value) for key, value in environment.items()}
+
+
+def plain(value: str) -> str:
+    """`${VAR:-default}` -> default (what runs when the variable is unset)."""
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
+
+
+def test_postgres_has_a_volume_and_a_pg_isready_healthcheck() -> None:
+    pg = SERVICES["postgres"]
+    assert pg["image"].split(":")[0] == "postgres" and pg["image"].split(":")[1].startswith("15")
+    assert any(v.endswith(":/var/lib/postgresql/data") for v in pg["volumes"])
+    assert "pg_isready" in " ".join(pg["healthcheck"]["test"])
+
+
+def test_rabbitmq_has_management_a_volume_a_healthcheck_and_the_definitions() -> None:
+    mq = SERVICES["rabbitmq"]
+    assert mq["image"].startswith("rabbitmq:3.10") and mq["image"].endswith("-management")
+    assert any(v.endswith(":/var/lib/rabbitmq") for v in mq["volumes"])
+    assert "rabbitmq-diagnostics" in " ".join(mq["healthcheck"]["test"])
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in mq["volumes"] if v.startswith("./")}
+    for source in mounts.values():
+        assert (REPO / source).is_file(), f"mounted file {source} missing"
+    conf_target = next(t for t, s in mounts.items() if s.endswith("rabbitmq.conf"))
+    assert conf_target.startswith("/etc/rabbitmq/conf.d/")
+    conf = (REPO / mounts[conf_target]).read_text(encoding="utf-8")
+    loaded = re.search(r"^load_definitions\s*=\s*(\S+)", conf, re.MULTILINE)
+    assert loaded, "rabbitmq.conf does not load definitions"
+    assert mounts.get(loaded.group(1), "").endswith("definitions.json"), (
+        "load_definitions points at a path where definitions.json is not mounted")
+
+
+def test_named_volumes_are_declared() -> None:
+    for svc in SERVICES.values():
+        for volume in svc.get("volumes", []):
+            source = volume.split(":")[0]
+            if not source.startswith((".", "/")):
+                assert source in COMPOSE["volumes"], f"undeclared volume {source}"
+
+
+def test_app_commands_are_service_entry_points() -> None:
+    seen = {service_command(svc["command"]) for svc in APP.values()}
+    wanted = {(m, None) for m in SETTINGS} | {(m, s) for m, subs in SUBCOMMANDS.items()
+                                              for s in subs}
+    assert seen == wanted
+
+
+@pytest.mark.parametrize("name", sorted(APP))
+def test_env_vars_are_settings_fields(name: str) -> None:
+    module, _ = service_command(APP[name]["command"])
+    assert env(APP[name]), f"{name} has no environment"
+    assert_settings_fields(module, set(env(APP[name])), f"compose service {name}")
+
+
+@pytest.mark.parametrize("name", sorted(APP))
+def test_schema_and_port_are_the_services_own(name: str) -> None:
+    module, _ = service_command(APP[name]["command"])
+    fields = SETTINGS[module].model_fields
+    variables = env(APP[name])
+    assert variables.get("DB_SCHEMA", fields["db_schema"].default) == fields["db_schema"].default
+    port = int(variables.get("HTTP_PORT", fields["http_port"].default))
+    assert port == fields["http_port"].default
+    for mapping in APP[name].get("ports", []):
+        assert int(str(mapping).split(":")[-1]) == port, f"{name} publishes {mapping}"
+
+
+@pytest.mark.parametrize("name", sorted(SERVING))
+def test_serving_services_wait_for_their_migration_and_do_not_migrate(name: str) -> None:
+    svc = SERVING[name]
+    module, _ = service_command(svc["command"])
+    assert env(svc).get("MIGRATE_ON_START") == "false"
+    depends = svc["depends_on"]
+    assert depends["postgres"]["condition"] == "service_healthy"
+    assert depends["rabbitmq"]["condition"] == "service_healthy"
+    migrations = [dep for dep, cond in depends.items()
+                  if cond["condition"] == "service_completed_successfully"]
+    assert [service_command(SERVICES[dep]["command"]) for dep in migrations] == [
+        (module, "migrate")]
+    # Compose's "healthy" means ready to serve: database and broker reachable.
+    assert "/readyz" in " ".join(svc["healthcheck"]["test"])
+    assert svc["ports"], f"{name} publishes no port"
+
+
+def test_one_shot_jobs_run_in_order() -> None:
+    by_command = {service_command(svc["command"]): name for name, svc in APP.items()}
+    for module in SETTINGS:
+        migrate = SERVICES[by_command[(module, "migrate")]]
+        assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+    seed = SERVICES[by_command[("pool_service", "seed")]]
+    assert seed["depends_on"] == {
+        by_command[("pool_service", "migrate")]: {"condition": "service_completed_successfully"}}
+
+
+def test_urls_point_at_the_compose_backing_services() -> None:
+    pg_env = SERVICES["postgres"]["environment"]
+    for name, svc in APP.items():
+        database = urlsplit(plain(env(svc)["DATABASE_URL"]))
+        assert database.scheme == "postgresql" and database.hostname == "postgres", name
+        assert (database.username, database.password, database.path) == (
+            pg_env["POSTGRES_USER"], pg_env["POSTGRES_PASSWORD"], "/" + pg_env["POSTGRES_DB"])
+        amqp = urlsplit(plain(env(svc)["AMQP_URL"]))
+        assert amqp.scheme == "amqp" and amqp.hostname == "rabbitmq", name
