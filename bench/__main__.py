@@ -117,6 +117,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         if ctx is not None:
             ctx.record_rss("end")
+            if ctx.finance.reconnects:
+                ctx.notes.append(f"the shared RabbitMQ went away and came back "
+                                 f"{ctx.finance.reconnects} time(s) during the run")
             results["rss"] = ctx.rss
             results["notes"] = ctx.notes
             for p in bidding:

@@ -65,11 +65,12 @@ class PoolFeed:
     def __init__(self, amqp_url: str, exchange: str) -> None:
         self.amqp_url = amqp_url
         self.exchange_name = exchange
-        self._conn: aio_pika.abc.AbstractConnection | None = None
+        self._conn: aio_pika.abc.AbstractRobustConnection | None = None
         self._exchange: aio_pika.abc.AbstractExchange | None = None
 
     async def start(self) -> None:
-        self._conn = await aio_pika.connect(self.amqp_url)
+        # Robust: the shared broker may be restarted by others' tests mid-run.
+        self._conn = await aio_pika.connect_robust(self.amqp_url)
         channel = await self._conn.channel(publisher_confirms=True)
         self._exchange = await channel.declare_exchange(
             self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
@@ -144,11 +145,13 @@ class FinanceTap:
         self.amqp_url = amqp_url
         self.queue_name = queue
         self.arrivals: dict[tuple[str, str], float] = {}  # (type, round_id) -> epoch seconds
-        self._conn: aio_pika.abc.AbstractConnection | None = None
+        self.reconnects = 0
+        self._conn: aio_pika.abc.AbstractRobustConnection | None = None
         self._changed = asyncio.Event()
 
     async def start(self) -> None:
-        self._conn = await aio_pika.connect(self.amqp_url)
+        self._conn = await aio_pika.connect_robust(self.amqp_url)
+        self._conn.reconnect_callbacks.add(self._reconnected)
         channel = await self._conn.channel()
         await channel.set_qos(prefetch_count=64)
         queue = await channel.declare_queue(self.queue_name, passive=True)
@@ -157,6 +160,10 @@ class FinanceTap:
     async def close(self) -> None:
         if self._conn is not None:
             await self._conn.close()
+
+    def _reconnected(self, *_args: object) -> None:
+        # The shared broker was restarted (by someone else's tests): worth a note.
+        self.reconnects += 1
 
     async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         arrived = time.time()

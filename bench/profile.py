@@ -24,7 +24,8 @@ GROUPS: list[tuple[str, str, str]] = [
     ("  service.submit_bid (transaction, SQL)", "submit_bid", "bidding_service/service.py"),
     ("    UnitOfWork enter (acquire + BEGIN)", "__aenter__", "shared/uow.py"),
     ("    UnitOfWork exit (COMMIT + release)", "__aexit__", "shared/uow.py"),
-    ("    SELECT round FOR KEY SHARE", "action", "bidding_service/service.py"),
+    ("    action: lock round, checks, place_bid", "action", "bidding_service/service.py"),
+    ("      SELECT round FOR KEY SHARE", "action>fetchrow", "bidding_service/service.py"),
     ("    repo.place_bid (UPDATE invitations + INSERT bid)", "place_bid",
      "bidding_service/repository.py"),
     ("    _refusal (refused bids only)", "_refusal", "bidding_service/service.py"),
@@ -62,6 +63,15 @@ CLOSE_GROUPS: list[tuple[str, str, str]] = [
 def _match(f: str, file: str, func: str, frag: str) -> bool:
     """`func` matches a bare function or a method (`Class.func`, `outer.<locals>.func`)."""
     return (not func or f == func or f.endswith("." + func)) and frag in file
+
+
+def _on_stack(frames: list[tuple[str, str]], func: str, frag: str) -> bool:
+    """Is the frame on the stack? `parent>child` asks for child called right by parent."""
+    if ">" not in func:
+        return any(_match(f, file, func, frag) for f, file in frames)
+    parent, child = func.split(">", 1)
+    return any(_match(f, file, parent, frag) and _match(frames[i + 1][0], "", child, "")
+               for i, (f, file) in enumerate(frames[:-1]))
 
 
 def parse_frame(frame: str) -> tuple[str, str]:
@@ -112,10 +122,10 @@ def analyse(path: Path, parts: list[tuple[str, str, str]] | None = None) -> dict
             own[f"{func} ({_short(file)})"] += n
         for label, func, frag in parts:
             if label.endswith(OUTSIDE):
-                if not any(_match(f, file, func, frag) for f, file in frames) and any(
+                if not _on_stack(frames, func, frag) and any(
                         "aiohttp/" in file for _, file in frames):
                     groups[label] += n
-            elif any(_match(f, file, func, frag) for f, file in frames):
+            elif _on_stack(frames, func, frag):
                 groups[label] += n
 
     def table(counter: collections.Counter[str]) -> list[dict[str, Any]]:

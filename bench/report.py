@@ -40,12 +40,13 @@ def _cores(s: dict[str, Any], keys: tuple[str, ...]) -> str:
 
 def _storm_row(label: str, c: str, s: dict[str, Any] | None) -> str:
     if not s:
-        return f"| {label} | {c} | not run | | | | | | | |"
+        return f"| {label} | {c} | not run | | | | | | | | | |"
     lat = s["latency_ms"]
     return (f"| {label} | {c} | {fmt(s['accepted_per_s'])} | {_refused(s)} | "
             f"{fmt(lat['p50'], 1)} | {fmt(lat['p90'], 1)} | {fmt(lat['p99'], 1)} | "
             f"{fmt(lat['max'], 0)} | {_errors(s)} | "
-            f"{_cores(s, ('loadgen', 'service', 'postgres', 'other', 'machine_busy'))} |")
+            f"{_cores(s, ('loadgen', 'service', 'postgres', 'other', 'machine_busy'))} | "
+            f"{fmt(s.get('per_service_core'))} | {fmt(s.get('server_cpu_ms_per_request'), 2)} |")
 
 
 def targets(r: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
@@ -127,8 +128,9 @@ def markdown(r: dict[str, Any]) -> str:
             "load generator / service process(es) / PostgreSQL backends / everything else "
             "on the machine / machine total (2 cores = 2.00).", "",
             "| setup | C | accepted bids/s | refused/s by reason | p50 ms | p90 ms | p99 ms |"
-            " max ms | errors | CPU gen / svc / pg / other / total |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+            " max ms | errors | CPU gen / svc / pg / other / total | accepted/s per svc core |"
+            " svc+pg CPU ms per request |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for c, s in storm.items():
         out.append(_storm_row("bidding service ×1", c, s))
     if procs:
@@ -145,7 +147,7 @@ def markdown(r: dict[str, Any]) -> str:
             f"| floor (b) pgbench -c {b['clients']} -j 2 | {c} | {fmt(b['tps'])} | – | "
             f"{fmt(lat['p50'], 1)} | {fmt(lat['p90'], 1)} | {fmt(lat['p99'], 1)} | "
             f"{fmt(lat['max'], 0)} | 0 | pgbench {fmt(cores['pgbench'], 2)}, machine "
-            f"{fmt(cores['machine_busy'], 2)} |")
+            f"{fmt(cores['machine_busy'], 2)} | – | – |")
     notes = [b["note"] for b in (floors.get("b") or {}).values()
              if isinstance(b, dict) and b.get("note")]
     if notes:
@@ -159,7 +161,8 @@ def markdown(r: dict[str, Any]) -> str:
                    f"({ingest['events_per_s']:,.0f} events/s).")
     if storm and floors.get("a"):
         out += ["", "| C | ours ÷ floor (a) throughput | ours ÷ floor (b) | "
-                "p99 ours ÷ p99 floor (a) |", "| --- | --- | --- | --- |"]
+                "p99 ours ÷ p99 floor (a) | per service core: ours ÷ floor (a) |",
+                "| --- | --- | --- | --- | --- |"]
         for c, s in storm.items():
             a = (floors.get("a") or {}).get(c)
             b = (floors.get("b") or {}).get(c)
@@ -171,6 +174,9 @@ def markdown(r: dict[str, Any]) -> str:
             out.append(f"| {c} | {ours / fa:.0%} |" if ours and fa else f"| {c} | n/a |")
             out[-1] += f" {ours / fb:.0%} |" if ours and fb else " n/a |"
             out[-1] += f" {p99 / fp99:.1f}× |" if p99 and fp99 else " n/a |"
+            eff = _med(s, "per_service_core")
+            feff = _med(a, "per_service_core")
+            out[-1] += f" {eff / feff:.0%} |" if eff and feff else " n/a |"
     prof = r.get("profile")
     if prof and "groups" in prof:
         out += ["", f"Profile (py-spy, {prof['samples']:,} samples during a C="

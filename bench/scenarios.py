@@ -167,8 +167,18 @@ def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "latency_ms": {k: agg(r["latency_ms"][k] for r in runs)
                        for k in ("p50", "p90", "p99", "max")},
         "cpu_cores": {k: agg(r["cpu_cores"].get(k) for r in runs) for k in cores},
+        # Contention-proof view: answers per core-second the server side actually got.
+        "per_service_core": agg(_ratio(r["accepted_per_s"], r["cpu_cores"].get("service"))
+                                for r in runs),
+        "server_cpu_ms_per_request": agg(
+            _ratio(1000 * (r["cpu_cores"].get("service", 0) + r["cpu_cores"].get("postgres", 0)),
+                   r["requests_per_s"]) for r in runs),
         "raw": runs,
     }
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else a / b
 
 
 # ---------------------------------------------------------------- 1. bid storm
@@ -402,7 +412,7 @@ async def phase_profile(ctx: Context, pool: Pool, tokens: list[list[str]]) -> di
     c = max(ctx.cfg.concurrency)
     raw = RESULTS / "profile-bid-storm.collapsed.txt"
     seconds = max(2, int(ctx.cfg.duration))
-    argv = [pyspy, "record", "--pid", str(target.pid), "--rate", "250", "--nonblocking",
+    argv = [pyspy, "record", "--pid", str(target.pid), "--rate", "200",
             "--duration", str(seconds), "--format", "raw", "--output", str(raw)]
     closes_at = datetime.now(UTC) + timedelta(seconds=ctx.cfg.warmup + ctx.cfg.duration + 120)
     rnd, _ = await launch(ctx, target.url, pool, closes_at)
@@ -481,8 +491,8 @@ async def _outbox_times(conn: asyncpg.Connection, round_id: uuid.UUID, within_s:
             "SELECT o.seq, o.type, o.created_at, o.published_at FROM outbox o"
             " WHERE (o.type = 'round.closed' AND o.subject = $1::text)"
             "    OR (o.type = 'award.published' AND o.subject IN"
-            "        (SELECT a.id::text FROM awards a WHERE a.round_id = $1 AND a.rank = 1))",
-            round_id)
+            "        (SELECT a.id::text FROM awards a WHERE a.round_id = $1::uuid AND a.rank = 1))",
+            str(round_id))
         by = {r["type"]: dict(r) for r in rows}
         award = by.get("award.published")
         if (award and award["published_at"] is not None and "round.closed" in by) \
@@ -539,7 +549,7 @@ async def _start_pyspy(pid: int, stem: str) -> asyncio.subprocess.Process:
     pyspy = _pyspy_path()
     assert pyspy is not None
     proc = await asyncio.create_subprocess_exec(
-        pyspy, "record", "--pid", str(pid), "--rate", "250", "--nonblocking",
+        pyspy, "record", "--pid", str(pid), "--rate", "200",
         "--format", "raw", "--output", str(RESULTS / f"{stem}.collapsed.txt"),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     await asyncio.sleep(0.5)  # let it attach before the work starts
@@ -622,7 +632,7 @@ async def phase_timer(ctx: Context) -> dict[str, Any]:
         for rep in range(ctx.cfg.timer_reps):
             n = ctx.cfg.timer_closing
             # Time to launch and bid the wave, with a margin, before the first close.
-            lead = 2.0 + 2.5 * n * 4 / max(launch_rate, 1.0)
+            lead = 2.0 + 3.0 * n / max(launch_rate, 1.0)
             start = datetime.now(UTC) + timedelta(seconds=lead)
             step = timedelta(milliseconds=ctx.cfg.timer_stagger_ms)
             ids = await asyncio.gather(*(one_launch(start + i * step) for i in range(n)))
