@@ -85,12 +85,37 @@ def _errors(exc: ValidationError) -> list[dict[str, Any]]:
 
 
 def loads_json(raw: bytes) -> Any:
-    """JSON with numbers kept as their decimal text (money is never a binary float)."""
+    """JSON with numbers kept as their decimal text (money is never a binary float).
+
+    Strings holding NUL or lone surrogates (valid JSON escapes, but not storable text)
+    are refused here once for every endpoint.
+    """
     try:
-        return json.loads(raw.decode("utf-8"), parse_float=decimal.Decimal,
+        data = json.loads(raw.decode("utf-8"), parse_float=decimal.Decimal,
                           parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise bad_request("the body is not valid UTF-8 JSON") from None
+    if not _storable(data):
+        raise unprocessable("strings must not contain NUL characters or lone surrogates")
+    return data
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
 
 
 async def read_body(request: web.Request) -> bytes:
@@ -120,8 +145,8 @@ def parse_query(request: web.Request, model: type[M]) -> M:
     data: dict[str, Any] = {}
     for key in request.query:
         values = request.query.getall(key)
-        if "\x00" in key or any("\x00" in v for v in values):
-            raise unprocessable("the query must not contain NUL characters")
+        if not _storable([key, *values]):
+            raise unprocessable("the query must not contain NUL characters or lone surrogates")
         data[key] = values[0] if len(values) == 1 else values
     try:
         return model.model_validate(data)
