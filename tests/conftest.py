@@ -51,6 +51,29 @@ def broker_names(run_id: str) -> dict[str, str]:
     }
 
 
+@pytest.fixture(scope="session", autouse=True)
+async def _broker_cleanup(broker_names: dict[str, str], run_id: str) -> AsyncIterator[None]:
+    """Delete this session's queues and exchange afterwards: quorum queues left behind by
+    every run would pile up in the shared broker."""
+    yield
+    import subprocess
+
+    import aio_pika
+
+    listed = subprocess.run(["rabbitmqctl", "list_queues", "-q", "--no-table-headers", "name"],
+                            capture_output=True, text=True, timeout=60, check=False)
+    names = [n.strip() for n in listed.stdout.splitlines()
+             if n.strip().startswith(f"test.{run_id}.")]
+    conn = await aio_pika.connect(AMQP_URL)
+    try:
+        channel = await conn.channel()
+        for name in names:
+            await channel.queue_delete(name)
+        await channel.exchange_delete(broker_names["EVENTS_EXCHANGE"])
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="session")
 def service_env(database_url: str, broker_names: dict[str, str]) -> dict[str, str]:
     """Environment for settings objects and service processes of this session."""

@@ -1,0 +1,79 @@
+"""Both services as processes, talking only over RabbitMQ: the award's refusals reach
+the pool service, the finance queue gets every award."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.faults.system import System, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def system(service_env: dict[str, str]) -> AsyncIterator[System]:
+    s = await System(service_env, f"s{uuid.uuid4().hex[:8]}").start(n_pool=1, n_bidding=1)
+    yield s
+    assert all(code == 0 for code in await s.stop())
+
+
+async def test_decline_and_expiry_reach_the_pool_service_as_refusals(system: System) -> None:
+    pool, suppliers = await system.make_pool(3)
+    rnd = await system.launch(pool["id"], seconds=2, acceptance_seconds=2)
+    amounts = ["1000.00", "2000.00", "3000.00"]
+    for s, amount in zip(suppliers, amounts, strict=True):
+        await system.call("POST", f"{system.bidding_url()}/v1/rounds/{rnd['id']}/bids",
+                          json={"amount": amount}, headers=system.supplier_headers(s["id"]),
+                          expect=201)
+    view = await system.wait_round(rnd["id"], {"awarded"})
+    first = view["award"]
+    assert first["supplier"]["id"] == suppliers[0]["id"]
+    await system.call("POST", f"{system.bidding_url()}/v1/awards/{first['id']}/decline",
+                      json={"reason": "team unavailable"},
+                      headers=system.supplier_headers(suppliers[0]["id"]), expect=200)
+    # The runner-up lets its window pass; the third accepts.
+    async def third_awarded() -> bool:
+        v = await system.round(rnd["id"])
+        return bool(v.get("award") and v["award"]["rank"] == 3)
+
+    await wait_for(third_awarded, 30)
+    view = await system.round(rnd["id"])
+    await system.call("POST", f"{system.bidding_url()}/v1/awards/{view['award']['id']}/accept",
+                      headers=system.supplier_headers(suppliers[2]["id"]), expect=200)
+    await system.wait_outbox_empty()
+
+    async def member(sid: str) -> dict[str, object]:
+        _, body = await system.call(
+            "GET", f"{system.pool_url()}/v1/pools/{pool['id']}/members?limit=200",
+            headers=system.center, expect=200)
+        return next(m for m in body["items"] if m["supplier_id"] == sid)
+
+    async def refusals_recorded() -> bool:
+        return (await member(suppliers[0]["id"]))["refusals"] == 1 and \
+            (await member(suppliers[1]["id"]))["refusals"] == 1
+
+    await wait_for(refusals_recorded, 30)
+    assert (await member(suppliers[2]["id"]))["refusals"] == 0
+    _, history = await system.call(
+        "GET", f"{system.pool_url()}/v1/pools/{pool['id']}/members/{suppliers[2]['id']}/awards",
+        headers=system.center, expect=200)
+    assert [a["status"] for a in history["items"]] == ["accepted"]
+    finance = await system.drain_finance()
+    types = sorted(e["type"] for e in finance)
+    assert types == sorted(["award.published"] * 3 + ["award.declined", "award.expired",
+                                                       "award.accepted"])
+    assert {e["id"] for e in finance} == set(await system.finance_event_ids())
+    # The buyer of the award may rate the supplier once; the pool shows it.
+    buyer = system.headers("buyer", org="WZ-FIN")
+    await system.call(
+        "POST", f"{system.pool_url()}/v1/pools/{pool['id']}/members/{suppliers[2]['id']}/ratings",
+        json={"award_id": view["award"]["id"], "score": 5, "comment": "准时周到"},
+        headers=buyer, expect=201)
+    await asyncio.sleep(0)
+    rated = await member(suppliers[2]["id"])
+    assert rated["rating"] == {"average": "5.00", "count": 1} or \
+        rated["rating"]["count"] == 1
