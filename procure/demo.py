@@ -302,6 +302,12 @@ class Demo:
         try:
             rnd = await launch(api, trips, spec)
         except ApiError as exc:
+            if exc.status == 422 and "no such pool" in exc.detail:
+                raise ProcureError(
+                    f"{exc}\nthe bidding service never received pool.created for "
+                    f"{trips['code']}: it was published before the bidding service's queue "
+                    "existed. Start the bidding service before the pool service (`procure "
+                    "run` does) on a fresh database") from None
             if exc.status == 422 and "at least" in exc.detail:
                 raise ProcureError(
                     f"{exc}\nthe bidding service wants longer rounds than "

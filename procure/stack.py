@@ -213,9 +213,12 @@ class ServiceStack:
         if self._seed and any(svc.key == POOL for svc in self.services):
             pool = next(svc for svc in self.services if svc.key == POOL)
             await self._once(pool, "seed")
-        for svc in self.services:
+        # The bidding service first: its queue for pool.* events must exist before the
+        # pool service's relay publishes them (the broker drops what no queue is bound to,
+        # and the bidding service cannot run rounds in a pool it never heard of).
+        for svc in sorted(self.services, key=lambda s: s.key != BIDDING):
             await self._spawn(svc)
-        await asyncio.gather(*(self._wait_ready(child) for child in self.children))
+            await self._wait_ready(self.children[-1])
 
     async def _once(self, svc: ServiceDef, command: str) -> None:
         """`python -m <module> <command>`, its output kept and shown only if it fails."""
