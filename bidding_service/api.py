@@ -26,6 +26,7 @@ from bidding_service.schemas import (
     SubmitBid,
 )
 from bidding_service.settings import BiddingSettings
+from shared.audit import install_audit_route
 from shared.auth import Role
 from shared.http import (
     DB,
@@ -191,3 +192,6 @@ async def list_awards(request: web.Request) -> web.Response:
            errors=(404,))
 async def get_award(request: web.Request) -> web.Response:
     return render(await service.get_award(request.app[DB], path_uuid(request, "award_id")))
+
+
+install_audit_route(api)

@@ -83,6 +83,10 @@ async def exclude_from_open_rounds(conn: Conn, pool_id: uuid.UUID, supplier_id: 
                 "UPDATE bids SET valid = false, invalidated_reason = $3"
                 " WHERE round_id = $1 AND supplier_id = $2 AND valid", r["id"], supplier_id,
                 reason)
+            await conn.execute(
+                "INSERT INTO audit_log (actor, actor_role, action, subject, details)"
+                " VALUES ('pool-events', 'system', 'invitation.excluded', $1, $2)",
+                f"/v1/rounds/{r['id']}", {"supplier_id": str(supplier_id), "reason": reason})
             affected.append(r["id"])
     return affected
 
@@ -197,12 +201,13 @@ async def invitation(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID,
 
 async def place_bid(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID, bid_id: uuid.UUID,
                     amount: Decimal, decrement: Decimal, opens_at: datetime,
-                    closes_at: datetime) -> datetime | None:
+                    closes_at: datetime, actor: str) -> datetime | None:
     """Record the bid if, by the database clock now, the round is open, the supplier is
     still invited and the amount is below its previous bid; else None.
 
     The caller holds a key-share lock on the round row, so a close cannot evaluate
-    before this transaction has committed or rolled back.
+    before this transaction has committed or rolled back. The audit row (never the
+    amount: bids are sealed) is written by the same statement.
     """
     submitted: datetime | None = await conn.fetchval(
         """
@@ -214,12 +219,19 @@ async def place_bid(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID, bid
                AND (last_amount IS NULL OR $4 <= last_amount - $5)
                AND clock_timestamp() >= $6 AND clock_timestamp() < $7
             RETURNING last_bid_at
+        ), stored AS (
+            INSERT INTO bids (id, round_id, supplier_id, amount, submitted_at)
+            SELECT $3, $1, $2, $4, last_bid_at FROM accepted
+            RETURNING submitted_at
+        ), audited AS (
+            INSERT INTO audit_log (at, actor, actor_role, action, subject)
+            SELECT submitted_at, $8, 'supplier', 'bid.submitted',
+                   '/v1/rounds/' || $1::text || '/bids/' || $3::text
+              FROM stored
         )
-        INSERT INTO bids (id, round_id, supplier_id, amount, submitted_at)
-        SELECT $3, $1, $2, $4, last_bid_at FROM accepted
-        RETURNING submitted_at
+        SELECT submitted_at FROM stored
         """,
-        round_id, supplier_id, bid_id, amount, decrement, opens_at, closes_at)
+        round_id, supplier_id, bid_id, amount, decrement, opens_at, closes_at, actor)
     return submitted
 
 

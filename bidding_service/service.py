@@ -155,7 +155,7 @@ async def launch_round(db: asyncpg.Pool, cmd: LaunchRound, caller: Principal,
             body = round_public(row)
             uow.emit("round.launched", round_id, {
                 **body, "invited_supplier_ids": [str(m["supplier_id"]) for m in invited]})
-            uow.audit(caller.sub, caller.role.value, "round.launch", round_id,
+            uow.audit(caller.sub, caller.role.value, "round.launched", f"/v1/rounds/{round_id}",
                       {"pool_id": str(pool.pool_id), "invited": len(invited)})
             log.info("round_launched", round_id=str(round_id), invited=len(invited))
             return Outcome(201, {**body, "bid_count": 0, "bidder_count": 0},
@@ -198,7 +198,8 @@ async def submit_bid(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal, a
                     best = await repo.best_amount(conn, round_id)
             bid_id = uuid.uuid4()
             submitted = await repo.place_bid(conn, round_id, supplier_id, bid_id, amount,
-                                             decrement, r["opens_at"], r["closes_at"])
+                                             decrement, r["opens_at"], r["closes_at"],
+                                             caller.sub)
             if submitted is None:
                 raise await _refusal(conn, round_id, supplier_id, amount, decrement, True,
                                      r["opens_at"], r["closes_at"])
@@ -264,6 +265,8 @@ async def close_round(db: asyncpg.Pool, round_id: uuid.UUID, metrics: Metrics) -
         ranking = evaluate(await repo.candidates(conn, round_id), r["sme_price_deduction"])
         uow.emit("round.closed", round_id, {"round_id": str(round_id), "closed_at": now.isoformat(),
                                             "bid_count": bids, "bidder_count": bidders})
+        uow.audit("round-timer", "system", "round.closed", f"/v1/rounds/{round_id}",
+                  {"bid_count": bids, "bidder_count": bidders})
         if len(ranking) < r["min_bids"]:
             await repo.mark_closed(conn, round_id, RoundStatus.FAILED, "insufficient_bids",
                                    now, bids, bidders)
@@ -315,7 +318,7 @@ async def accept_award(db: asyncpg.Pool, award_id: uuid.UUID, caller: Principal,
         uow.emit("award.accepted", award_id, {
             "award_id": str(award_id), "round_id": str(award["round_id"]),
             "supplier_id": str(award["supplier_id"]), "at": at.isoformat()})
-        uow.audit(caller.sub, caller.role.value, "award.accept", award_id)
+        uow.audit(caller.sub, caller.role.value, "award.accepted", f"/v1/awards/{award_id}")
         fresh = await repo.get_award(conn, award_id)
         assert fresh is not None
         return award_public(fresh)
@@ -327,7 +330,8 @@ async def decline_award(db: asyncpg.Pool, award_id: uuid.UUID, caller: Principal
         conn = uow.conn
         award = await _own_award(conn, award_id, caller)
         await _refuse(uow, award, AwardStatus.DECLINED, reason)
-        uow.audit(caller.sub, caller.role.value, "award.decline", award_id, {"reason": reason})
+        uow.audit(caller.sub, caller.role.value, "award.declined", f"/v1/awards/{award_id}",
+                  {"reason": reason})
         fresh = await repo.get_award(conn, award_id)
         assert fresh is not None
         return award_public(fresh)
@@ -345,6 +349,7 @@ async def expire_award(db: asyncpg.Pool, award_id: uuid.UUID, metrics: Metrics) 
         metrics.timer_lateness.labels(action="expire").observe(
             (now - award["accept_by"]).total_seconds())
         await _refuse(uow, award, AwardStatus.EXPIRED, "acceptance window passed")
+        uow.audit("round-timer", "system", "award.expired", f"/v1/awards/{award_id}")
         return True
 
 
@@ -395,7 +400,8 @@ async def cancel_round(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal,
                            slug="round-not-cancellable")
         await repo.set_status(conn, round_id, RoundStatus.CANCELLED, reason)
         uow.emit("round.cancelled", round_id, {"round_id": str(round_id), "reason": reason})
-        uow.audit(caller.sub, caller.role.value, "round.cancel", round_id, {"reason": reason})
+        uow.audit(caller.sub, caller.role.value, "round.cancelled", f"/v1/rounds/{round_id}",
+                  {"reason": reason})
         fresh = await repo.get_round(conn, round_id)
         assert fresh is not None
         return round_public(fresh)

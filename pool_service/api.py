@@ -16,7 +16,6 @@ from pool_service.domain import (
     RuleViolation,
 )
 from pool_service.schemas import (
-    AuditPage,
     AwardPage,
     HistoryPage,
     Membership,
@@ -29,6 +28,7 @@ from pool_service.schemas import (
     SupplierPage,
 )
 from pool_service.service import SOURCE, Actor
+from shared.audit import install_audit_route
 from shared.auth import Principal, Role
 from shared.http import DB, Api, Handler, authenticate, parse_body, parse_query, path_uuid, render
 from shared.paging import PageQuery
@@ -171,10 +171,6 @@ class MemberQuery(PageQuery):
     status: MembershipStatus | None = None
 
 
-class AuditQuery(PageQuery):
-    subject: str | None = Field(default=None, max_length=300)
-
-
 def _membership_answer(changed: service.Changed) -> web.Response:
     member = changed.membership
     if changed.created:
@@ -302,12 +298,4 @@ async def get_rating(request: web.Request) -> web.Response:
     return render(await service.get_rating(request.app[DB], pool_id, supplier_id, rating_id))
 
 
-# ---------------------------------------------------------------- audit
-
-
-@api.route("GET", "/v1/audit", summary="The audit trail, newest first (filter by subject path)",
-       roles=(CENTER,), query=AuditQuery, response=AuditPage)
-async def audit_trail(request: web.Request) -> web.Response:
-    await authenticate(request, CENTER)
-    query = parse_query(request, AuditQuery)
-    return render(await service.list_audit(request.app[DB], query.subject, query))
+install_audit_route(api)

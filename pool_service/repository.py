@@ -249,12 +249,3 @@ class Repository:
             pool_id, supplier_id, after[0] if after else None, after[1] if after else None,
             limit)
 
-    # ------------------------------------------------------------ audit
-
-    async def list_audit(self, subject: str | None, before_seq: int | None,
-                         limit: int) -> list[Row]:
-        """Newest first."""
-        return await self.conn.fetch(
-            "SELECT * FROM audit_log WHERE ($1::text IS NULL OR subject = $1)"
-            " AND ($2::bigint IS NULL OR seq < $2) ORDER BY seq DESC LIMIT $3",
-            subject, before_seq, limit)

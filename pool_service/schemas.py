@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -151,16 +151,6 @@ class Rating(View):
     created_at: Timestamp
 
 
-class AuditEntry(View):
-    seq: int
-    at: Timestamp
-    actor: str
-    actor_role: str
-    action: str
-    subject: str
-    details: dict[str, Any]
-
-
 class SupplierPage(View):
     items: list[Supplier]
     next_cursor: str | None
@@ -191,6 +181,3 @@ class RatingPage(View):
     next_cursor: str | None
 
 
-class AuditPage(View):
-    items: list[AuditEntry]
-    next_cursor: str | None

@@ -27,7 +27,6 @@ from pool_service.domain import (
 )
 from pool_service.repository import Repository, Row
 from pool_service.schemas import (
-    AuditEntry,
     AwardRecord,
     Buyer,
     Contact,
@@ -511,22 +510,6 @@ async def list_ratings(db: asyncpg.Pool, pool_id: uuid.UUID, supplier_id: uuid.U
         pool_id, supplier_id,
         (_cursor_time(after[0]), _cursor_uuid(after[1])) if after else None, query.limit + 1)
     return _paged([rating_view(r) for r in rows], query, lambda i: [i["created_at"], i["id"]])
-
-
-# ---------------------------------------------------------------- audit
-
-
-async def list_audit(db: asyncpg.Pool, subject: str | None, query: PageQuery) -> dict[str, Any]:
-    after = decode_cursor(query.cursor, 1)
-    try:
-        before = int(after[0]) if after else None
-    except (TypeError, ValueError):
-        raise unprocessable("the cursor is not valid") from None
-    rows = await Repository(db).list_audit(subject, before, query.limit + 1)
-    entries = [AuditEntry(seq=r["seq"], at=r["at"], actor=r["actor"], actor_role=r["actor_role"],
-                          action=r["action"], subject=r["subject"], details=r["details"])
-               for r in rows]
-    return _paged(list(entries), query, lambda i: [i["seq"]])
 
 
 # ---------------------------------------------------------------- award events

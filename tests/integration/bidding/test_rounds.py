@@ -408,3 +408,24 @@ async def test_money_and_time_are_exact(bidding: TestClient, feed: PoolFeed, aut
     _ = Decimal  # amounts compared as strings above, never floats
     assert datetime.fromisoformat(rnd["opens_at"]).tzinfo is not None
     assert datetime.fromisoformat(rnd["closes_at"]) > datetime.now(UTC)
+
+
+async def test_every_change_is_in_the_audit_trail_without_amounts(
+        bidding: TestClient, feed: PoolFeed, auth: Auth) -> None:
+    ms = members(2)
+    pool = await feed.pool(ms)
+    rnd = await launch(bidding, center(auth), round_body(pool, seconds=1.5))
+    rid = rnd["id"]
+    for m in ms:
+        assert (await bid(bidding, supplier(auth, m.id), rid, "4321.09"))[0] == 201
+    await wait_status(bidding, rid, {"awarded"}, {})
+    async with bidding.get("/v1/audit", params={"subject": f"/v1/rounds/{rid}"},
+                           headers=center(auth)) as resp:
+        trail = await resp.json()
+    assert [e["action"] for e in trail["items"]] == ["round.closed", "round.launched"]
+    assert trail["items"][1]["actor"] == "center-1"
+    async with bidding.get("/v1/audit", params={"limit": "200"}, headers=center(auth)) as resp:
+        text = await resp.text()
+    assert text.count(f"/v1/rounds/{rid}/bids/") == 2 and "4321.09" not in text
+    async with bidding.get("/v1/audit", headers=supplier(auth, ms[0].id)) as resp:
+        assert resp.status == 403
