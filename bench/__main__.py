@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -109,7 +110,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         first = Proc("bidding-1", python_module("bidding_service"), ctx.service_env(port),
                      port).start()
         bidding.append(first)
-        await first.wait_http()
+        await first.wait_http("/readyz", within_s=180)
         await ctx.feed.start()
         await ctx.finance.start()
         ctx.record_rss("start")
@@ -126,14 +127,30 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 p.stop()
             for p in ctx.others.values():
                 p.stop()
-            await ctx.feed.close()
-            await ctx.finance.close()
+        results["machine"]["after"] = await asyncio.to_thread(machine_state)
+        results["elapsed_s"] = time.time() - started
+        # Results first: nothing below may lose them.
+        write_results(results, args)
+        if ctx is not None:
+            for closing in (ctx.feed.close(), ctx.finance.close()):
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(closing, 10)
         await http.close()
         if not args.keep:
             await cleanup(admin, database, args.amqp_url, names)
-    results["machine"]["after"] = machine_state()
-    results["elapsed_s"] = time.time() - started
     return results
+
+
+def write_results(results: dict[str, Any], args: argparse.Namespace) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = args.out or time.strftime("%Y%m%d-%H%M%S") + ("-quick" if args.quick else "")
+    text = report.markdown(results)
+    (RESULTS / f"{stem}.json").write_bytes(dumps(results))
+    (RESULTS / f"{stem}.md").write_text(text)
+    (RESULTS / "latest.json").write_bytes(dumps(results))
+    (RESULTS / "latest.md").write_text(text)
+    print(text, flush=True)
+    log(f"wrote bench/results/{stem}.json and .md")
 
 
 def git_describe() -> str:
@@ -196,18 +213,26 @@ async def cleanup(admin: str, database: str, amqp_url: str, names: dict[str, str
     finally:
         await conn.close()
     try:
-        amqp = await aio_pika.connect(amqp_url)
-        async with amqp:
-            channel = await amqp.channel()
-            for key in ("finance", "pool_events", "awards"):
-                for suffix in ("", ".dlq"):
-                    try:
-                        await channel.queue_delete(names[key] + suffix)
-                    except aio_pika.exceptions.AMQPError:
-                        channel = await amqp.channel()
-            await channel.exchange_delete(names["exchange"])
+        await asyncio.wait_for(_delete_broker_names(amqp_url, names), 60)
     except Exception as exc:  # best effort: a leftover queue is harmless
         log(f"broker cleanup: {type(exc).__name__}: {exc}")
+
+
+async def _delete_broker_names(amqp_url: str, names: dict[str, str]) -> None:
+    amqp = await aio_pika.connect(amqp_url, timeout=10)
+    async with amqp:
+        for key in ("finance", "pool_events", "awards"):
+            for suffix in ("", ".dlq"):
+                # A channel per call: a failed delete closes its channel.
+                channel = await amqp.channel()
+                try:
+                    await channel.queue_delete(names[key] + suffix, timeout=10)
+                except (aio_pika.exceptions.AMQPError, TimeoutError):
+                    pass
+                with contextlib.suppress(Exception):
+                    await channel.close()
+        channel = await amqp.channel()
+        await channel.exchange_delete(names["exchange"], timeout=10)
 
 
 def main() -> int:
@@ -230,15 +255,6 @@ def main() -> int:
         results = uvloop.run(run(args))
     except ImportError:  # pragma: no cover
         results = asyncio.run(run(args))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = args.out or time.strftime("%Y%m%d-%H%M%S") + ("-quick" if args.quick else "")
-    text = report.markdown(results)
-    (RESULTS / f"{stem}.json").write_bytes(dumps(results))
-    (RESULTS / f"{stem}.md").write_text(text)
-    (RESULTS / "latest.json").write_bytes(dumps(results))
-    (RESULTS / "latest.md").write_text(text)
-    print(text)
-    log(f"wrote bench/results/{stem}.json and .md")
     return 1 if results.get("errors") else 0
 
 

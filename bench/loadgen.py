@@ -46,6 +46,36 @@ async def pg_backends(admin_dsn: str | None, database: str | None) -> list[int]:
     return [r["pid"] for r in rows]
 
 
+async def sample_waits(spec: dict[str, Any], start: float, stop: float,
+                       out: dict[str, Any]) -> None:
+    """What the database's client backends are doing, sampled every 50 ms: average
+    number of backends per state / wait event over the window (pg_stat_activity)."""
+    if not spec.get("admin_dsn") or not spec.get("database"):
+        return
+    conn = await asyncpg.connect(spec["admin_dsn"])
+    counts: collections.Counter[str] = collections.Counter()
+    samples = 0
+    try:
+        await asyncio.sleep(max(0.0, start - time.perf_counter()))
+        while time.perf_counter() < stop:
+            rows = await conn.fetch(
+                "SELECT state, wait_event_type, wait_event FROM pg_stat_activity"
+                " WHERE datname = $1 AND backend_type = 'client backend'", spec["database"])
+            samples += 1
+            for r in rows:
+                if r["state"] == "active":
+                    label = (f"{r['wait_event_type']}:{r['wait_event']}"
+                             if r["wait_event_type"] else "active (on CPU)")
+                else:
+                    label = str(r["state"])
+                counts[label] += 1
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+    out.update({k: round(v / max(samples, 1), 2) for k, v in counts.most_common()})
+    out["_samples"] = samples
+
+
 def cpu_snapshot(pids: dict[str, list[int]]) -> dict[str, dict[int, float]]:
     snap: dict[str, dict[int, float]] = {}
     for label, group in pids.items():
@@ -91,6 +121,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     measure_from = started + warmup
     stop_at = measure_from + duration
     window: dict[str, Any] = {}
+    waits: dict[str, Any] = {}
 
     connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=0,
                                      force_close=False, enable_cleanup_closed=False)
@@ -158,8 +189,10 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
             window["cpu1"] = cpu_snapshot(pids)
 
         marks = asyncio.create_task(window_marks())
+        sampler = asyncio.create_task(sample_waits(spec, measure_from, stop_at, waits))
         await asyncio.gather(*(worker(i) for i in range(concurrency)))
         await marks
+        await sampler
     finished = time.perf_counter()
 
     wall = window["t1"] - window["t0"]
@@ -183,6 +216,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         "cpu_s": cpu,
         "cpu_cores": {k: round(v / wall, 3) for k, v in cpu.items()
                       if k != "machine_capacity"},
+        "pg_waits": waits,
     }
 
 

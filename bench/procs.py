@@ -118,6 +118,16 @@ class Proc:
                 await asyncio.sleep(0.1)
         raise TimeoutError(f"{self.name} not ready: {self.tail()}")
 
+    async def wait_serving(self, notes: list[str], ready_s: float = 30.0) -> None:
+        """/readyz if it comes; else /healthz, with a note (the shared broker may be down:
+        the HTTP paths measured here need only the database)."""
+        try:
+            await self.wait_http("/readyz", within_s=ready_s)
+        except TimeoutError:
+            await self.wait_http("/healthz", within_s=30.0)
+            notes.append(f"{self.name} served without being ready (broker unreachable) "
+                         f"at {time.strftime('%H:%M:%S')}")
+
     def cpu(self) -> float | None:
         return cpu_seconds(self.pid)
 

@@ -153,6 +153,20 @@ def markdown(r: dict[str, Any]) -> str:
     if notes:
         out.append("")
         out.append("pgbench: " + "; ".join(sorted(set(notes))) + ".")
+    waits = []
+    for label, s in [(f"bidding ×1 C={c}", s) for c, s in storm.items()] + (
+            [("bidding ×2", procs)] if procs else []) + [
+            (f"floor (a) C={c}", s) for c, s in (floors.get("a") or {}).items()]:
+        w = (s or {}).get("pg_waits") or {}
+        parts = [f"{k} {v['median']:.1f}" for k, v in sorted(
+            w.items(), key=lambda kv: -(kv[1]["median"] or 0)) if v["median"]]
+        if parts:
+            waits.append(f"{label}: " + ", ".join(parts[:6]))
+    if waits:
+        out.append("")
+        out.append("PostgreSQL client backends of the bench database, average count by state "
+                   "(pg_stat_activity every 50 ms; floor rows include the idle bidding "
+                   "service's pool): " + "; ".join(waits) + ".")
     ingest = _get(r, "storm", "pool_ingest")
     if ingest:
         out.append("")

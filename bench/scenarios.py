@@ -167,6 +167,9 @@ def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "latency_ms": {k: agg(r["latency_ms"][k] for r in runs)
                        for k in ("p50", "p90", "p99", "max")},
         "cpu_cores": {k: agg(r["cpu_cores"].get(k) for r in runs) for k in cores},
+        "pg_waits": {k: agg(r.get("pg_waits", {}).get(k, 0) for r in runs)
+                     for k in sorted({k for r in runs for k in r.get("pg_waits", {})})
+                     if not k.startswith("_")},
         # Contention-proof view: answers per core-second the server side actually got.
         "per_service_core": agg(_ratio(r["accepted_per_s"], r["cpu_cores"].get("service"))
                                 for r in runs),
@@ -386,7 +389,7 @@ async def phase_processes(ctx: Context, pool: Pool, tokens: list[list[str]]) -> 
     c = max(ctx.cfg.concurrency)
     runs = []
     try:
-        await second.wait_http()
+        await second.wait_serving(ctx.notes)
         for rep in range(ctx.cfg.reps):
             runs.append(await storm(ctx, ctx.bidding[:2], pool, tokens, c, f"storm2-c{c}", rep))
             log(f"storm 2 processes C={c} rep {rep + 1}: "
@@ -777,7 +780,7 @@ async def _pool_service_members(ctx: Context) -> dict[str, Any]:
     out: dict[str, Any] = {"git": head, "by_n": {}}
     try:
         proc.start()
-        await proc.wait_http()
+        await proc.wait_serving(ctx.notes)
     except (RuntimeError, TimeoutError) as exc:
         out["skipped"] = f"pool service did not start: {str(exc)[-400:]}"
         proc.stop()
