@@ -25,7 +25,15 @@ import asyncpg
 
 from bench import report, scenarios
 from bench.feed import FinanceTap, PoolFeed
-from bench.procs import ROOT, Proc, free_port, machine_state, python_module, set_log_dir
+from bench.procs import (
+    ROOT,
+    Proc,
+    busiest,
+    free_port,
+    machine_state,
+    python_module,
+    set_log_dir,
+)
 from bench.scenarios import RESULTS, Config, Context, dumps, log
 from shared.auth import Role, mint_token
 
@@ -114,7 +122,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await ctx.feed.start()
         await ctx.finance.start()
         ctx.record_rss("start")
-        await phases(ctx, results)
+        watcher = asyncio.create_task(watch_machine(ctx, results))
+        try:
+            await phases(ctx, results)
+        finally:
+            watcher.cancel()
     finally:
         if ctx is not None:
             ctx.record_rss("end")
@@ -151,6 +163,17 @@ def write_results(results: dict[str, Any], args: argparse.Namespace) -> None:
     (RESULTS / "latest.md").write_text(text)
     print(text, flush=True)
     log(f"wrote bench/results/{stem}.json and .md")
+
+
+async def watch_machine(ctx: Context, results: dict[str, Any], every: float = 30.0) -> None:
+    """What else the shared machine was doing during the run: load and busiest processes."""
+    samples = results["machine"].setdefault("during", [])
+    while True:
+        mine = {p.pid for p in ctx.bidding + list(ctx.others.values()) if p.proc is not None}
+        load = await asyncio.to_thread(lambda: open("/proc/loadavg").read().split()[:3])
+        samples.append({"at": time.strftime("%H:%M:%S"), "load": load,
+                        "busiest": await asyncio.to_thread(busiest, mine)})
+        await asyncio.sleep(every)
 
 
 def git_describe() -> str:

@@ -73,6 +73,22 @@ def machine_state() -> dict[str, object]:
             "cpus": os.cpu_count(), "top": top[:22]}
 
 
+def busiest(mine: set[int], n: int = 6) -> list[str]:
+    """The n processes using the most CPU right now (ps): "pcpu etime args", with the
+    bench's own processes tagged `[bench]`."""
+    try:
+        out = subprocess.run(["ps", "-eo", "pcpu,pid,etime,args", "--sort=-pcpu"],
+                             capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    lines = []
+    for line in out.splitlines()[1:n + 1]:
+        pcpu, pid, etime, args = [*line.split(None, 3), "", "", "", ""][:4]
+        tag = "[bench] " if int(pid) in mine or "bench" in args else ""
+        lines.append(f"{pcpu} {etime} {tag}{args}"[:150])
+    return lines
+
+
 class Proc:
     """One child process with its own log file under bench/results/tmp/."""
 

@@ -261,8 +261,19 @@ def markdown(r: dict[str, Any]) -> str:
     if r.get("notes"):
         out += ["", "Notes: " + "; ".join(sorted(set(r["notes"])))[:1500]]
     m0, m1 = r["machine"]["before"], r["machine"]["after"]
+    during = r["machine"].get("during") or []
     out += ["", "## Machine during the run", "", f"- before: `{m0['uptime']}`",
-            f"- after: `{m1['uptime']}`", f"- cpus: {m0['cpus']}", "",
+            f"- after: `{m1['uptime']}`", f"- cpus: {m0['cpus']}",
+            "- load average (1 min) sampled every 30 s: " + ", ".join(
+                f"{d['at']} {d['load'][0]}" for d in during), ""]
+    others = sorted({line.split(None, 2)[-1][:90] for d in during for line in d["busiest"]
+                     if "[bench]" not in line and "ps -eo" not in line
+                     and float(line.split()[0]) >= 20})
+    if others:
+        out += ["Other processes seen at ≥ 20 % CPU in those samples:", ""]
+        out += [f"- `{o}`" for o in others[:15]]
+        out += [""]
+    out += [
             "`top -bn1` at the start (others' processes included):", "", "```",
             *m0["top"][:16], "```"]
     return "\n".join(out) + "\n"
