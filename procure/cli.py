@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
+import os
 import sys
 import uuid
 from collections.abc import Coroutine
@@ -61,6 +62,13 @@ def _execute(ui: Ui, work: Coroutine[Any, Any, int | None]) -> None:
     except KeyboardInterrupt:
         ui.fail("interrupted")
         raise typer.Exit(130) from None
+    except asyncio.CancelledError:  # SIGTERM during `procure demo`
+        ui.fail("terminated")
+        raise typer.Exit(143) from None
+    except BrokenPipeError:
+        # The reader went away (`procure pools list | head`): stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(1) from None
     if code:
         raise typer.Exit(code)
 

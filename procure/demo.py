@@ -239,6 +239,7 @@ class Demo:
         loop.add_signal_handler(signal.SIGTERM, main.cancel)
         listener: FinanceListener | None = None
         listening: asyncio.Task[int] | None = None
+        award_line: str | None = None
         try:
             async with services(self.settings) as api:
                 await self._ensure_services(api)
@@ -249,7 +250,7 @@ class Demo:
                 self.ui.say(f"finance listener: consuming queue {listener.queue_name} "
                             f"(bound to {', '.join(listener.routing_keys)}) into "
                             f"{self.finance_out}")
-                return await self._story(api, listening)
+                award_line = await self._story(api, listening)
         finally:
             if listening is not None:
                 listening.cancel()
@@ -262,6 +263,11 @@ class Demo:
                 if not await self.stack.stop():
                     self.ui.warn("a service did not stop cleanly")
             loop.remove_signal_handler(signal.SIGTERM)
+        if award_line is None:
+            return 1
+        # Last, after any cleanup output: the line scripts and tests read.
+        self.ui.say(award_line)
+        return 0
 
     async def _ensure_services(self, api: Services) -> None:
         ready = {POOL: await api.pool.ready(), BIDDING: await api.bidding.ready()}
@@ -282,7 +288,8 @@ class Demo:
 
     # ------------------------------------------------------------ the story
 
-    async def _story(self, api: Services, listening: asyncio.Task[int]) -> int:
+    async def _story(self, api: Services, listening: asyncio.Task[int]) -> str | None:
+        """The demo itself; returns the final `AWARD ...` line, or None if no award."""
         ui = self.ui
         ui.heading("1. suppliers and pools")
         trips = await self._pool(api, STUDY_TRIPS)
@@ -333,7 +340,7 @@ class Demo:
         award = final.get("award")
         if final["status"] == "failed" or award is None:
             ui.fail(f"the round {final['status']}: {final.get('status_reason') or 'no award'}")
-            return 1
+            return None
         winner = award["supplier"]
         accepted = await api.bidding.post(f"/v1/awards/{award['id']}/accept",
                                           token=api.tokens.supplier(winner["id"]), json={})
@@ -357,8 +364,7 @@ class Demo:
             raise ProcureError(f"the finance listener stopped: {listening.exception()}")
         ui.say(f"public notice GET /v1/awards/{award['id']}: {notice['status']}, "
                f"{money(notice['amount'])}, {notice['supplier']['name']}")
-        ui.say(f"AWARD {notice['id']} {notice['supplier']['id']} {notice['amount']}")
-        return 0
+        return f"AWARD {notice['id']} {notice['supplier']['id']} {notice['amount']}"
 
     def _round_spec(self, ceiling: Decimal) -> LaunchSpec:
         year = datetime.now().year + 1

@@ -89,8 +89,13 @@ class RoundView:
                                        f"extended the round to {clock(rnd['closes_at'])} "
                                        f"({_extensions(rnd)})", "yellow"))
             if rnd["status"] != previous["status"] and rnd["status"] != "open":
-                self.notes.append(Note(datetime.now(UTC), f"round {rnd['status']}: "
-                                       f"{_counts(rnd)}", "bold"))
+                if rnd["status"] == "closed":
+                    text = f"round closed: {_counts(rnd)}"
+                elif previous["status"] == "closed":
+                    text = f"round {rnd['status']}"
+                else:
+                    text = f"round closed and {rnd['status']}: {_counts(rnd)}"
+                self.notes.append(Note(datetime.now(UTC), text, "bold"))
 
     # ------------------------------------------------------------ plain lines
 
@@ -105,10 +110,12 @@ class RoundView:
                 say(f"round open: closes at {clock(new['closes_at'])} "
                     f"(in {countdown(seconds_left(new))}), {new['invited_count']} suppliers "
                     "invited, bids sealed")
-            elif status == "closed":
+            elif status == "closed" or (status in FINAL_STATUSES and new.get("closed_at")
+                                        and (old is None or old["status"] != "closed")):
+                # Closing and awarding are often quicker than a poll: say both.
                 say(f"round closed at {clock(new.get('closed_at') or new['closes_at'])}: "
                     f"{_counts(new)}", style="yellow")
-            elif status in FINAL_STATUSES:
+            if status in FINAL_STATUSES:
                 say(f"round {status}" + (f": {new['status_reason']}"
                                          if new.get("status_reason") else ""))
         if old is not None and new.get("extensions_used", 0) > old.get("extensions_used", 0):
@@ -120,8 +127,8 @@ class RoundView:
             if now - self._last_plain >= self._plain_every:
                 self._last_plain = now
                 self._printed_counts = counts
-                say(f"t-{countdown(seconds_left(new))}  {_counts(new)}, "
-                    f"extensions {_extensions(new)}")
+                extensions = f", extensions {_extensions(new)}" if new.get("extension") else ""
+                say(f"t-{countdown(seconds_left(new))}  {_counts(new)}{extensions}")
 
     # ------------------------------------------------------------ live panel
 

@@ -206,7 +206,7 @@ async def _wait_ready(http: aiohttp.ClientSession, urls: list[str],
 
 
 async def _admit_suppliers(http: aiohttp.ClientSession, pool_url: str, bidding_url: str,
-                           secret: str, pool_id: str, n: int) -> None:
+                           secret: str, pool_id: str, n: int) -> list[str]:
     center = {"Authorization": f"Bearer {mint_token(secret, Role.PROCUREMENT_CENTER)}"}
     ids = []
     for i in range(n):
@@ -223,7 +223,7 @@ async def _admit_suppliers(http: aiohttp.ClientSession, pool_url: str, bidding_u
         async with http.get(f"{bidding_url}/v1/pools/{pool_id}/eligible",
                             headers=center) as resp:
             if set(ids) <= set((await resp.json())["supplier_ids"]):
-                return
+                return ids
         await asyncio.sleep(0.1)
     raise AssertionError("the bidding service never learned the admissions")
 
@@ -250,15 +250,27 @@ async def test_run_serves_both_services_and_sigint_stops_them_cleanly(
             assert code == 0, err
             trips = next(p for p in map(orjson.loads, listed.splitlines())
                          if p["code"] == "overseas-study-trips")
-            await _admit_suppliers(http, pool_url, bidding_url, procure_env["JWT_SECRET"],
-                                   trips["id"], 3)
+            secret = procure_env["JWT_SECRET"]
+            ids = await _admit_suppliers(http, pool_url, bidding_url, secret, trips["id"], 3)
             code, launched, err = await _procure(
                 env, "rounds", "launch", "--pool", "overseas-study-trips", "--title",
-                "2027年赴新加坡城市治理考察", "--ceiling", "150000", "--minutes", "1",
-                "--json")
+                "2027年赴新加坡城市治理考察", "--ceiling", "150000", "--minutes", "0.1",
+                "--min-bids", "2", "--json")
             assert code == 0, err
             rnd = orjson.loads(launched)
             assert rnd["status"] == "open" and rnd["invited_count"] >= 3
+            for supplier_id, amount in zip(ids, ("121000.00", "118500.00"), strict=False):
+                token = mint_token(secret, Role.SUPPLIER, supplier_id=supplier_id)
+                async with http.post(f"{bidding_url}/v1/rounds/{rnd['id']}/bids",
+                                     headers={"Authorization": f"Bearer {token}"},
+                                     json={"amount": amount}) as resp:
+                    assert resp.status == 201, await resp.text()
+            code, watched, err = await _procure(env, "rounds", "watch", rnd["id"])
+            assert code == 0, err
+            sealed, _, notice = watched.partition("result notice")
+            assert "2 bids from 2 of" in sealed and "round closed" in sealed
+            assert "118,500" not in sealed and "121,000" not in sealed
+            assert "118,500.00 CNY" in notice and "ranking of 2 valid bids" in notice
 
         proc.send_signal(signal.SIGINT)
         assert await asyncio.to_thread(proc.wait, 60) == 0, log.read_text()[-3000:]
