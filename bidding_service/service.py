@@ -23,7 +23,6 @@ from bidding_service.domain import (
     bid_refusal,
     check_bid_amount,
     check_launch,
-    evaluate,
     extends_close,
     in_extension_window,
     own_rank,
@@ -262,12 +261,12 @@ async def close_round(db: asyncpg.Pool, round_id: uuid.UUID, metrics: Metrics) -
         metrics.timer_lateness.labels(action="close").observe(
             (now - r["closes_at"]).total_seconds())
         bids, bidders = await repo.bid_counts(conn, round_id)
-        ranking = evaluate(await repo.candidates(conn, round_id), r["sme_price_deduction"])
+        valid_bidders = await repo.count_candidates(conn, round_id)
         uow.emit("round.closed", round_id, {"round_id": str(round_id), "closed_at": now.isoformat(),
                                             "bid_count": bids, "bidder_count": bidders})
         uow.audit("round-timer", "system", "round.closed", f"/v1/rounds/{round_id}",
                   {"bid_count": bids, "bidder_count": bidders})
-        if len(ranking) < r["min_bids"]:
+        if valid_bidders < r["min_bids"]:
             await repo.mark_closed(conn, round_id, RoundStatus.FAILED, "insufficient_bids",
                                    now, bids, bidders)
             uow.emit("round.failed", round_id, {"round_id": str(round_id),
@@ -275,7 +274,7 @@ async def close_round(db: asyncpg.Pool, round_id: uuid.UUID, metrics: Metrics) -
             log.info("round_failed", round_id=str(round_id), reason="insufficient_bids")
             return True
         await repo.mark_closed(conn, round_id, RoundStatus.AWARDED, None, now, bids, bidders)
-        await repo.save_results(conn, round_id, ranking)
+        await repo.rank_candidates(conn, round_id, r["sme_price_deduction"])
         await _publish_award(uow, r, 1)
         log.info("round_awarded", round_id=str(round_id), bidders=bidders)
         return True

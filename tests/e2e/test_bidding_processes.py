@@ -112,7 +112,7 @@ async def test_killed_while_open_closes_once_when_back(
         async with EventTap(e2e_env["AMQP_URL"], e2e_env["EVENTS_EXCHANGE"],
                             ("round.closed", "award.published")) as tap:
             async with session.post("/v1/rounds", headers=center,
-                                    json=round_body(pool, seconds=2)) as resp:
+                                    json=round_body(pool, seconds=3)) as resp:
                 rnd = await resp.json()
             for m, amount in zip(ms, ("3000.00", "2000.00", "1000.00"), strict=True):
                 async with session.post(f"/v1/rounds/{rnd['id']}/bids", json={"amount": amount},

@@ -23,7 +23,7 @@ async def system(service_env: dict[str, str]) -> AsyncIterator[System]:
 
 async def test_decline_and_expiry_reach_the_pool_service_as_refusals(system: System) -> None:
     pool, suppliers = await system.make_pool(3)
-    rnd = await system.launch(pool["id"], seconds=2, acceptance_seconds=2)
+    rnd = await system.launch(pool["id"], seconds=4, acceptance_seconds=3)
     amounts = ["1000.00", "2000.00", "3000.00"]
     for s, amount in zip(suppliers, amounts, strict=True):
         await system.call("POST", f"{system.bidding_url()}/v1/rounds/{rnd['id']}/bids",

@@ -183,7 +183,7 @@ async def test_bidding_process_sigkilled_mid_close(system: System) -> None:
 
 async def test_duplicates_out_of_order_and_poison(system: System) -> None:
     pool, suppliers = await system.make_pool(3)
-    rnd = await system.launch(pool["id"], seconds=1.5)
+    rnd = await system.launch(pool["id"], seconds=3)
     bids = {rnd["id"]: Bids()}
     await asyncio.gather(*(bidder(system, rnd["id"], s["id"], Decimal("100000"),
                                   bids[rnd["id"]], pace=0.5) for s in suppliers))

@@ -107,7 +107,7 @@ async def test_metrics_move_with_traffic(bidding: TestClient, feed: PoolFeed,
     ms = members(2)
     pool = await feed.pool(ms)
     center = auth("procurement_center", sub="metrics")
-    rnd = await launch(bidding, center, round_body(pool, seconds=1.5))
+    rnd = await launch(bidding, center, round_body(pool, seconds=3))
     for m in ms:
         sup = auth("supplier", supplier_id=str(m.id))
         assert (await bid(bidding, sup, rnd["id"], "100.00"))[0] == 201

@@ -200,7 +200,7 @@ async def test_ties_go_to_social_organization_then_earlier_bid(
     ms = members(4)
     ms[2].kind = "social_organization"
     pool = await feed.pool(ms)
-    rnd = await launch(bidding, center(auth), round_body(pool, seconds=2))
+    rnd = await launch(bidding, center(auth), round_body(pool, seconds=3))
     rid = rnd["id"]
     for m in (ms[0], ms[1], ms[2]):
         assert (await bid(bidding, supplier(auth, m.id), rid, "80000.00"))[0] == 201
@@ -219,7 +219,7 @@ async def test_too_few_bidders_fails_the_round(
     pool = await feed.pool(ms)
     async with EventTap(bidding_settings.amqp_url, bidding_settings.events_exchange,
                         ("round.failed",)) as tap:
-        rnd = await launch(bidding, center(auth), round_body(pool, seconds=1.5, min_bids=2))
+        rnd = await launch(bidding, center(auth), round_body(pool, seconds=3, min_bids=2))
         assert (await bid(bidding, supplier(auth, ms[0].id), rnd["id"], "1000.00"))[0] == 201
         view = await wait_status(bidding, rnd["id"], {"failed"}, center(auth))
         await tap.wait_for(lambda ev: any(e["data"]["round_id"] == rnd["id"] for e in ev))
@@ -269,8 +269,8 @@ async def test_decline_and_expiry_move_the_award_down_the_ranking(
     pool = await feed.pool(ms)
     async with EventTap(bidding_settings.amqp_url, bidding_settings.events_exchange,
                         ("award.#", "round.failed")) as tap:
-        rnd = await launch(bidding, center(auth), round_body(pool, seconds=1.5,
-                                                             acceptance_seconds=2))
+        rnd = await launch(bidding, center(auth), round_body(pool, seconds=3,
+                                                             acceptance_seconds=3))
         rid = rnd["id"]
         for m, amount in zip(ms, ("100.00", "200.00", "300.00"), strict=True):
             assert (await bid(bidding, supplier(auth, m.id), rid, amount))[0] == 201
@@ -313,7 +313,7 @@ async def test_no_bidder_left_fails_the_round(
         bidding: TestClient, feed: PoolFeed, auth: Auth) -> None:
     ms = members(2)
     pool = await feed.pool(ms)
-    rnd = await launch(bidding, center(auth), round_body(pool, seconds=1.5))
+    rnd = await launch(bidding, center(auth), round_body(pool, seconds=3))
     for m, amount in zip(ms, ("100.00", "200.00"), strict=True):
         assert (await bid(bidding, supplier(auth, m.id), rnd["id"], amount))[0] == 201
     for m in ms:
@@ -414,7 +414,7 @@ async def test_every_change_is_in_the_audit_trail_without_amounts(
         bidding: TestClient, feed: PoolFeed, auth: Auth) -> None:
     ms = members(2)
     pool = await feed.pool(ms)
-    rnd = await launch(bidding, center(auth), round_body(pool, seconds=1.5))
+    rnd = await launch(bidding, center(auth), round_body(pool, seconds=3))
     rid = rnd["id"]
     for m in ms:
         assert (await bid(bidding, supplier(auth, m.id), rid, "4321.09"))[0] == 201
