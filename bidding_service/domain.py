@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from shared.problems import Problem, conflict, forbidden, unprocessable
+from shared.vocabulary import SME_SIZES, SupplierKind
 
 CENT = Decimal("0.01")
 
@@ -43,22 +44,6 @@ class AwardStatus(enum.StrEnum):
 class Disclosure(enum.StrEnum):
     SEALED = "sealed"
     RANK = "rank"
-
-
-class Kind(enum.StrEnum):
-    ENTERPRISE = "enterprise"
-    SOCIAL_ORGANIZATION = "social_organization"
-    PUBLIC_INSTITUTION = "public_institution"
-
-
-class Size(enum.StrEnum):
-    LARGE = "large"
-    MEDIUM = "medium"
-    SMALL = "small"
-    MICRO = "micro"
-
-
-SME_SIZES = frozenset({Size.SMALL.value, Size.MICRO.value})
 
 
 @dataclass(frozen=True)
@@ -204,7 +189,7 @@ def evaluate(candidates: list[Candidate], sme_deduction: Decimal) -> list[Ranked
     """
     def key(c: Candidate) -> tuple[Decimal, int, datetime, str]:
         return (evaluated_price(c.amount, c.size, sme_deduction),
-                0 if c.kind == Kind.SOCIAL_ORGANIZATION else 1,
+                0 if c.kind == SupplierKind.SOCIAL_ORGANIZATION else 1,
                 c.final_bid_at, str(c.supplier_id))
 
     ordered = sorted(candidates, key=key)

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from shared.vocabulary import SupplierKind as SupplierKind
+from shared.vocabulary import SupplierSize as SupplierSize
+
 # Wenzhou (and every Chinese jurisdiction) keeps China Standard Time: "today" for a
 # pool's validity period is the date there, whatever the server's zone.
 JURISDICTION_TIMEZONE = "Asia/Shanghai"
@@ -37,19 +40,6 @@ class IllegalTransition(DomainError):
 
 
 # ---------------------------------------------------------------- enums
-
-
-class SupplierKind(enum.StrEnum):
-    ENTERPRISE = "enterprise"
-    SOCIAL_ORGANIZATION = "social_organization"
-    PUBLIC_INSTITUTION = "public_institution"
-
-
-class SupplierSize(enum.StrEnum):
-    LARGE = "large"
-    MEDIUM = "medium"
-    SMALL = "small"
-    MICRO = "micro"
 
 
 class PoolCategory(enum.StrEnum):
