@@ -190,3 +190,37 @@ class TcpProxy:
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         self._writers -= {writer, up_writer}
+
+
+SPEC_DIR = ROOT.parent / "shared" / "spec"
+
+
+def contract_paths(service: str) -> set[tuple[str, str]]:
+    """(method, path) rows of one service's table in http-api.md, params normalised."""
+    import re
+
+    text = (SPEC_DIR / "http-api.md").read_text()
+    start = text.index(f"## {service}")
+    section = text[start:text.index("\n## ", start + 3)]
+    rows = re.findall(r"^\| `(GET|POST|PATCH|PUT|DELETE) ([^`?]+)", section, re.M)
+    return {(m.lower(), re.sub(r"{[^}]+}", "{}", p.strip())) for m, p in rows}
+
+
+def document_paths(doc: dict[str, Any]) -> set[tuple[str, str]]:
+    """(method, path) of an OpenAPI document, params normalised."""
+    import re
+
+    return {(m, re.sub(r"{[^}]+}", "{}", p)) for p, item in doc["paths"].items() for m in item}
+
+
+async def wait_ready(client: TestClient, want: int, timeout: float = 20) -> dict[str, Any]:
+    """Poll /readyz until it answers `want`; returns the last body."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        async with client.get("/readyz") as resp:
+            body = dict(await resp.json())
+            if resp.status == want:
+                return body
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"/readyz never answered {want}: {body}")
+        await asyncio.sleep(0.2)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,35 +15,7 @@ from bidding_service.app import build_app as build_bidding
 from bidding_service.settings import BiddingSettings
 from tests.integration.bidding.conftest import PoolFeed, members, round_body
 from tests.integration.bidding.helpers import bid, launch, wait_status
-from tests.support import TcpProxy, running_app
-
-SPEC = Path(__file__).resolve().parents[4] / "shared" / "spec" / "http-api.md"
-
-
-def contract_paths(service: str) -> set[tuple[str, str]]:
-    """(method, path) rows of one service's table in http-api.md, params normalised."""
-    text = SPEC.read_text()
-    start = text.index(f"## {service}")
-    section = text[start:text.index("\n## ", start + 3)]
-    rows = re.findall(r"^\| `(GET|POST|PATCH|PUT|DELETE) ([^`?]+)", section, re.M)
-    return {(m.lower(), re.sub(r"{[^}]+}", "{}", p.strip())) for m, p in rows}
-
-
-def document_paths(doc: dict[str, Any]) -> set[tuple[str, str]]:
-    return {(m, re.sub(r"{[^}]+}", "{}", p)) for p, item in doc["paths"].items() for m in item}
-
-
-async def _wait_ready(client: TestClient, want: int, timeout: float = 20) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        async with client.get("/readyz") as resp:
-            body = dict(await resp.json())
-            if resp.status == want:
-                return body
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"/readyz never answered {want}: {body}")
-        await asyncio.sleep(0.2)
-
+from tests.support import TcpProxy, contract_paths, document_paths, running_app, wait_ready
 
 async def test_openapi_is_valid_and_lists_every_contract_path(bidding: TestClient) -> None:
     async with bidding.get("/openapi.json") as resp:
@@ -74,14 +45,14 @@ async def test_readyz_follows_the_dependencies_without_restart(
         url = re.sub(r"@[^/]+/", f"@127.0.0.1:{proxy.port}/", bidding_settings.amqp_url)
         settings = bidding_settings.model_copy(update={"amqp_url": url})
     async with running_app(build_bidding(settings, run_background=False)) as client:
-        await _wait_ready(client, 200)
+        await wait_ready(client, 200)
         await proxy.cut()
-        body = await _wait_ready(client, 503)
+        body = await wait_ready(client, 503)
         assert body["checks"][dependency] is False
         async with client.get("/healthz") as resp:
             assert resp.status == 200  # the process itself is fine
         await proxy.restore()
-        body = await _wait_ready(client, 200)
+        body = await wait_ready(client, 200)
         assert body["checks"] == {"database": True, "broker": True}
     await proxy.cut()
 
