@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -16,6 +15,7 @@ from bidding_service.settings import BiddingSettings
 from tests.integration.bidding.conftest import PoolFeed, members, round_body
 from tests.integration.bidding.helpers import bid, launch, wait_status
 from tests.support import TcpProxy, contract_paths, document_paths, running_app, wait_ready
+
 
 async def test_openapi_is_valid_and_lists_every_contract_path(bidding: TestClient) -> None:
     async with bidding.get("/openapi.json") as resp:

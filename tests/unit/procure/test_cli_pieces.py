@@ -78,13 +78,17 @@ def test_bad_url_in_the_environment_is_a_usage_error() -> None:
 def test_bots_behave_like_a_crowd_of_suppliers() -> None:
     members = [Member(s, f"id-{i}", s.credit_code()) for i, s in enumerate(SUPPLIERS)]
     ceiling = Decimal("380000.00")
-    bots = plan_bots(members, ceiling, 30, random.Random(5))
+    bots = plan_bots(members, ceiling, 30, 4, random.Random(5))
     styles = [b.style for b in bots]
     assert len(bots) == len(members)
     assert styles.count(SUSPENDED) == 1 and styles.count(ABSTAIN) == 2
     assert styles.count(FIGHTER) >= 2
-    # Most bid in the last seconds.
+    # Most bid in the last seconds; the fighters inside the window, below all others.
     assert styles.count(SNIPER) + styles.count(FIGHTER) > len(bots) / 2
+    fighters = [b for b in bots if b.style == FIGHTER]
+    others = [b for b in bots if b.style not in (FIGHTER, ABSTAIN)]
+    assert all(f.snipe_before < 4 for f in fighters)
+    assert max(f.first for f in fighters) < min(o.floor for o in others)
     rng = random.Random(9)
     for bot in bots:
         if bot.style == ABSTAIN:
@@ -117,6 +121,6 @@ def test_plain_round_view_reports_changes_without_amounts(
     out = capsys.readouterr().out
     assert "round open" in out
     assert "4 bids from 3 of 30 invited suppliers" in out
-    assert "extended the round" in out and "(1/3)" in out
+    assert "moved the close 5.0 s later" in out and "(1/3)" in out
     assert "round closed" in out and "9 bids from 7" in out
     assert "温州市国际商会 placed a sealed bid" in out
