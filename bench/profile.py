@@ -138,7 +138,8 @@ def analyse(path: Path, parts: list[tuple[str, str, str]] | None = None) -> dict
 
 
 def render_text(summary: dict[str, Any]) -> str:
-    lines = [f"py-spy samples (CPU-active only, idle excluded): {summary['samples']}", "",
+    lines = [f"py-spy samples (non-idle: running or runnable; idle in epoll excluded): "
+             f"{summary['samples']}", "",
              "Parts (% of samples whose stack contains it; indented parts nest):"]
     lines += [f"  {g['pct']:5.1f}%  {g['part']}" for g in summary["groups"]]
     lines += ["", "Top inclusive (function on the stack):"]

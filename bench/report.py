@@ -62,6 +62,12 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
                     f"{ours:,.0f} / {floor:,.0f} bids/s = {ratio:.0%}", ratio >= 0.70))
     else:
         out.append((f"throughput at C={cmax} ≥ 70% of floor (a)", "not measured", None))
+    eff = _med(storm.get(cmax), "per_service_core")
+    feff = _med(floor_a.get(cmax), "per_service_core")
+    if eff and feff:
+        out.append((f"(supplementary, contention-proof) accepted/s per service core at C={cmax}"
+                    " ≥ 70% of floor (a)'s", f"{eff:,.0f} vs {feff:,.0f} = {eff / feff:.0%}",
+                    eff / feff >= 0.70))
     p99 = _med(storm.get(cmax), "latency_ms", "p99")
     fp99 = _med(floor_a.get(cmax), "latency_ms", "p99")
     if p99 is not None and fp99:
