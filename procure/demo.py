@@ -168,10 +168,16 @@ def _share(ceiling: Decimal, rng: random.Random, low_bp: int, high_bp: int) -> D
     return _hundreds(ceiling * Decimal(rng.randint(low_bp, high_bp)) / Decimal(10_000))
 
 
-def plan_bots(members: list[Member], ceiling: Decimal, seconds: float,
+def extension_window(seconds: float) -> int:
+    """The anti-sniping window (and extension) for a demo round of `seconds`."""
+    return max(2, min(4, round(seconds / 8)))
+
+
+def plan_bots(members: list[Member], ceiling: Decimal, seconds: float, window: int,
               rng: random.Random) -> list[Bot]:
-    """Who does what: a few early, a few mid-round, most in the last seconds, a couple
-    who fight the extension, two who stay out, one who gets suspended."""
+    """Who does what: a few early, a few mid-round, most in the last seconds, two who
+    stay out, one who gets suspended, and three who fight over the extension: they bid
+    inside the anti-sniping window below everyone else, and come back when it moves."""
     order = list(members)
     rng.shuffle(order)
     n = len(order)
@@ -181,13 +187,12 @@ def plan_bots(members: list[Member], ceiling: Decimal, seconds: float,
     for style, k in counts.items():
         styles += [style] * k
     styles += [SNIPER] * max(0, n - len(styles))
-    late_max = max(1.0, min(4.5, seconds * 0.3))
+    late_max = max(1.0, min(6.0, seconds * 0.3))
     bots: list[Bot] = []
     for member, style in zip(order, styles, strict=False):
         if style in (EARLY, SUSPENDED):
-            first = _share(ceiling, rng, 9000, 9700)
-            floor = _share(ceiling, rng, 8300, 8900)
-            bot = Bot(member, style, first, floor,
+            bot = Bot(member, style, _share(ceiling, rng, 9000, 9700),
+                      _share(ceiling, rng, 8300, 8900),
                       start_at=rng.uniform(0.3, max(0.6, seconds * 0.15)),
                       rebid_late=style == EARLY and rng.random() < 0.5,
                       snipe_before=rng.uniform(0.8, late_max))
@@ -196,12 +201,12 @@ def plan_bots(members: list[Member], ceiling: Decimal, seconds: float,
                       _share(ceiling, rng, 8400, 8600),
                       start_at=rng.uniform(seconds * 0.25, seconds * 0.6))
         elif style == FIGHTER:
-            bot = Bot(member, style, _share(ceiling, rng, 8000, 8500),
-                      _share(ceiling, rng, 7400, 7800),
-                      snipe_before=rng.uniform(0.8, min(2.5, late_max)))
+            bot = Bot(member, style, _share(ceiling, rng, 7850, 8150),
+                      _share(ceiling, rng, 7400, 7700),
+                      snipe_before=rng.uniform(0.6, max(0.8, window - 0.4)))
         elif style == SNIPER:
-            bot = Bot(member, style, _share(ceiling, rng, 8000, 8900),
-                      _share(ceiling, rng, 7800, 8000),
+            bot = Bot(member, style, _share(ceiling, rng, 8300, 9000),
+                      _share(ceiling, rng, 8200, 8300),
                       snipe_before=rng.uniform(0.7, late_max))
         else:
             bot = Bot(member, ABSTAIN, ceiling, ceiling)
@@ -302,7 +307,8 @@ class Demo:
         ui.heading("2. the round")
         ceiling = _hundreds(min(Decimal("380000.00"), Decimal(trips["price_ceiling"])))
         spec = self._round_spec(ceiling)
-        bots = plan_bots(members, ceiling, self.seconds, self.rng)
+        bots = plan_bots(members, ceiling, self.seconds, extension_window(self.seconds),
+                         self.rng)
         if self.interactive:
             ui.say("press Enter to launch the round (Ctrl-C to quit)", style="bold")
             await _wait_for_enter()
@@ -368,7 +374,7 @@ class Demo:
 
     def _round_spec(self, ceiling: Decimal) -> LaunchSpec:
         year = datetime.now().year + 1
-        window = max(2, min(5, round(self.seconds / 6)))
+        window = extension_window(self.seconds)
         return LaunchSpec(
             title=f"{year}年温州市商务局赴德国、荷兰经贸考察团组织服务",
             description=("组织12人代表团赴德国汉诺威、荷兰鹿特丹开展为期9天的经贸考察学习，"
@@ -545,19 +551,23 @@ class Demo:
         await self._place(api, bot)
         if bot.style != FIGHTER:
             return
-        # A fighter watches the clock: when a late bid moves the close, it bids again.
-        assert self.view.latest is not None
-        seen = self.view.latest.get("extensions_used") or 0
+        # A fighter watches the clock: whenever the close moves past the deadline it
+        # aimed at (someone improved the best price late), it comes back and bids lower.
+        aimed = self._closes_at()
         while self._open():
-            current = (self.view.latest or {}).get("extensions_used") or 0
-            if current > seen:
-                seen = current
+            if self._closes_at() > aimed + timedelta(seconds=0.3):
+                aimed = self._closes_at()
                 gap = self.rng.uniform(0.6, 1.8)
                 if not await self._sleep_until(self._before_close(gap)):
                     return
+                aimed = self._closes_at()
                 if not await self._place(api, bot):
                     return
             await asyncio.sleep(0.1)
+
+    def _closes_at(self) -> datetime:
+        assert self.view.latest is not None
+        return datetime.fromisoformat(self.view.latest["closes_at"])
 
     async def _place(self, api: Services, bot: Bot) -> bool:
         amount = bot.next_amount(self.rng, self.ceiling)

@@ -271,8 +271,8 @@ class ServiceStack:
                     if child.pump is not None:
                         await child.pump
                     raise ProcureError(
-                        f"the {child.service.title} exited with code {child.proc.returncode} "
-                        "while starting; its last lines:\n" + "\n".join(child.tail))
+                        f"the {child.service.title} {exit_text(child.proc.returncode)} while "
+                        "starting; its last lines:\n" + "\n".join(child.tail))
                 with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                     async with http.get(url) as resp:
                         if resp.status == 200:
@@ -360,6 +360,14 @@ async def _outbox_backlog(http: aiohttp.ClientSession, base_url: str) -> int:
     return 0
 
 
+def exit_text(code: int | None) -> str:
+    """`exited with code 1` or `was killed by SIGKILL`."""
+    if code is not None and code < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with code {code}"
+
+
 def _port_busy(host: str, port: int) -> bool:
     target = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
     with socket.socket(socket.AF_INET6 if ":" in target else socket.AF_INET) as sock:
@@ -431,8 +439,8 @@ async def run_until_signal(stack: ServiceStack, ui: Ui,
             await asyncio.wait({exited, stopper}, return_when=asyncio.FIRST_COMPLETED)
             if exited.done():
                 child = exited.result()
-                ui.fail(f"the {child.service.title} exited unexpectedly with code "
-                        f"{child.proc.returncode}; stopping the other")
+                ui.fail(f"the {child.service.title} {exit_text(child.proc.returncode)} "
+                        "unexpectedly; stopping the other")
                 code = 1
             else:
                 exited.cancel()

@@ -85,9 +85,9 @@ class RoundView:
             self._plain_changes(previous, rnd)
         elif previous is not None:
             if rnd.get("extensions_used", 0) > previous.get("extensions_used", 0):
-                self.notes.append(Note(datetime.now(UTC), "anti-sniping: a late best bid "
-                                       f"extended the round to {clock(rnd['closes_at'])} "
-                                       f"({_extensions(rnd)})", "yellow"))
+                self.notes.append(Note(datetime.now(UTC), f"anti-sniping: "
+                                       f"{_moved(previous, rnd)} ({_extensions(rnd)})",
+                                       "yellow"))
             if rnd["status"] != previous["status"] and rnd["status"] != "open":
                 if rnd["status"] == "closed":
                     text = f"round closed: {_counts(rnd)}"
@@ -119,8 +119,7 @@ class RoundView:
                 say(f"round {status}" + (f": {new['status_reason']}"
                                          if new.get("status_reason") else ""))
         if old is not None and new.get("extensions_used", 0) > old.get("extensions_used", 0):
-            say(f"anti-sniping: a late best bid extended the round to "
-                f"{clock(new['closes_at'])} ({_extensions(new)})", style="yellow")
+            say(f"anti-sniping: {_moved(old, new)} ({_extensions(new)})", style="yellow")
         counts = (new.get("bid_count") or 0, new.get("bidder_count") or 0)
         if status == "open" and counts != self._printed_counts:
             now = time.monotonic()
@@ -182,6 +181,12 @@ class RoundView:
             body += [Text(""), Text("activity (amounts stay sealed)", style="dim"), feed]
         return Panel(Group(*body), title=title, subtitle=f"round {rnd['id']}",
                      border_style=_STATUS_STYLE.get(status, "white"))
+
+
+def _moved(old: Json, new: Json) -> str:
+    later = (parse_time(new["closes_at"]) - parse_time(old["closes_at"])).total_seconds()
+    return (f"a late best bid moved the close {later:.1f} s later, to "
+            f"{clock(new['closes_at'])}")
 
 
 def _counts(rnd: Json) -> str:
