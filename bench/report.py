@@ -209,11 +209,13 @@ def markdown(r: dict[str, Any]) -> str:
                 "award.published outbox row's `published_at` (set after the broker's "
                 "confirm); received = arrival on the finance queue.", "",
                 "| bids | round.closed lateness ms | award written ms | confirmed ms | "
-                "received ms | award event bytes |", "| --- | --- | --- | --- | --- | --- |"]
+                "received ms | award event bytes | CPU ms: service / PostgreSQL |",
+                "| --- | --- | --- | --- | --- | --- | --- |"]
         for n, c in close.items():
             out.append(f"| {int(n):,} | {fmt(c['lateness_ms'], 1)} | {fmt(c['written_ms'])} | "
                        f"{fmt(c['confirmed_ms'])} | {fmt(c['received_ms'])} | "
-                       f"{fmt(c['event_bytes'])} |")
+                       f"{fmt(c['event_bytes'])} | {fmt(c.get('service_cpu_ms'))} / "
+                       f"{fmt(c.get('postgres_cpu_ms'))} |")
     timer = r.get("timer")
     if timer and "lateness_ms" in timer:
         lat = timer["lateness_ms"]

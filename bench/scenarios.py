@@ -33,6 +33,7 @@ from bench.feed import (
     make_members,
     wait_eligible,
 )
+from bench.loadgen import cpu_delta, cpu_snapshot
 from bench.procs import ROOT, TMP, Proc, free_port, machine_cpu, python_module
 from bench.stats import agg, dist
 from shared.auth import Role, mint_token
@@ -525,15 +526,24 @@ async def phase_close(ctx: Context) -> dict[str, Any]:
                 spy = None
                 if profiled and n == max(ctx.cfg.close_sizes) and rep == ctx.cfg.close_reps - 1:
                     spy = await _start_pyspy(ctx.bidding[0].pid, f"profile-close-{n}")
+                pids = {"service": [ctx.bidding[0].pid],
+                        "postgres": [r["pid"] for r in await conn.fetch(
+                            "SELECT pid FROM pg_stat_activity WHERE datname = $1",
+                            ctx.database)]}
+                cpu0 = cpu_snapshot(pids)
                 closes_at = await conn.fetchval(
                     "UPDATE rounds SET closes_at = clock_timestamp() + interval '1 second',"
                     " scheduled_close_at = clock_timestamp() + interval '1 second'"
                     " WHERE id = $1 RETURNING closes_at", round_id)
                 arrived = await ctx.finance.wait_for("award.published", round_id, 60 + n / 500)
+                cpu = cpu_delta(cpu0, cpu_snapshot(pids))
                 if spy is not None:
                     out["profile"] = await _stop_pyspy(spy, f"profile-close-{n}")
                 by = await _outbox_times(conn, round_id, within_s=30)
                 run = _close_figures(closes_at, by, arrived)
+                # CPU spent from 1 s before closes_at to the award's arrival: whose work is it?
+                run["service_cpu_ms"] = round(cpu.get("service", 0) * 1000)
+                run["postgres_cpu_ms"] = round(cpu.get("postgres", 0) * 1000)
                 run["n"] = n
                 run["load_s"] = round(load_s, 2)
                 runs.append(run)
@@ -542,7 +552,7 @@ async def phase_close(ctx: Context) -> dict[str, Any]:
             out["by_n"][str(n)] = {
                 k: agg(r[k] for r in runs)
                 for k in ("lateness_ms", "written_ms", "confirmed_ms", "received_ms",
-                          "event_bytes")} | {"raw": runs}
+                          "event_bytes", "service_cpu_ms", "postgres_cpu_ms")} | {"raw": runs}
     finally:
         await conn.close()
     return out
