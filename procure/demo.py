@@ -30,7 +30,7 @@ from procure.finance import FinanceListener, describe
 from procure.rounds import Extension, LaunchSpec, launch
 from procure.settings import ProcureSettings
 from procure.stack import BIDDING, POOL, FileLogs, ServiceStack
-from procure.ui import Ui, clock, money
+from procure.ui import Ui, clock, money, percent
 from procure.watch import RoundView, follow, seconds_left, show_award
 
 STUDY_TRIPS = "overseas-study-trips"
@@ -233,6 +233,7 @@ class Demo:
         self.ceiling = Decimal(0)
         self.stack: ServiceStack | None = None
         self.finance_seen: dict[str, dict[str, Any]] = {}  # award id + type -> event
+        self._listening: asyncio.Task[int] | None = None
         self._finance_arrived = asyncio.Event()
 
     # ------------------------------------------------------------ entry
@@ -255,7 +256,8 @@ class Demo:
                 self.ui.say(f"finance listener: consuming queue {listener.queue_name} "
                             f"(bound to {', '.join(listener.routing_keys)}) into "
                             f"{self.finance_out}")
-                award_line = await self._story(api, listening)
+                self._listening = listening
+                award_line = await self._story(api)
         finally:
             if listening is not None:
                 listening.cancel()
@@ -293,7 +295,7 @@ class Demo:
 
     # ------------------------------------------------------------ the story
 
-    async def _story(self, api: Services, listening: asyncio.Task[int]) -> str | None:
+    async def _story(self, api: Services) -> str | None:
         """The demo itself; returns the final `AWARD ...` line, or None if no award."""
         ui = self.ui
         ui.heading("1. suppliers and pools")
@@ -332,7 +334,7 @@ class Demo:
         ui.say(f"launched round {rnd['id']}: {rnd['title']}")
         ui.say(f"  buyer {rnd['buyer']['name']}, ceiling {money(rnd['ceiling_price'])}, "
                f"{rnd['invited_count']} suppliers invited, closes at {clock(rnd['closes_at'])}, "
-               f"SME deduction 10%, sealed bids")
+               f"SME deduction {percent(rnd['sme_price_deduction'])}, {rnd['disclosure']} bids")
         ui.say(f"  anti-sniping: a best bid in the last {ext.get('window_seconds')} s extends "
                f"the round by {ext.get('extend_seconds')} s, at most "
                f"{ext.get('max_extensions')} times")
@@ -366,8 +368,6 @@ class Demo:
         except ProcureError as exc:
             ui.warn(str(exc))
         notice = await api.bidding.get(f"/v1/awards/{award['id']}")
-        if listening.done() and listening.exception() is not None:
-            raise ProcureError(f"the finance listener stopped: {listening.exception()}")
         ui.say(f"public notice GET /v1/awards/{award['id']}: {notice['status']}, "
                f"{money(notice['amount'])}, {notice['supplier']['name']}")
         return f"AWARD {notice['id']} {notice['supplier']['id']} {notice['amount']}"
@@ -632,6 +632,9 @@ class Demo:
         key = f"{type_}:{award_id}"
         deadline = time.monotonic() + patience
         while key not in self.finance_seen:
+            if self._listening is not None and self._listening.done():
+                failure = None if self._listening.cancelled() else self._listening.exception()
+                raise ProcureError(f"the finance listener stopped: {failure!r}")
             left = deadline - time.monotonic()
             if left <= 0:
                 raise ProcureError(f"the finance listener got no {type_} for award {award_id} "

@@ -100,6 +100,14 @@ def money(value: Any, currency: str = "CNY") -> str:
     return f"{amount:,.2f} {currency}".strip()
 
 
+def percent(value: Any) -> str:
+    """A rate such as "0.1" as `10%` (display only)."""
+    try:
+        return f"{(Decimal(str(value)) * 100).normalize():f}%"
+    except (InvalidOperation, ValueError):
+        return str(value)
+
+
 def clock(value: str | datetime | None) -> str:
     """An RFC 3339 time as local HH:MM:SS."""
     if value is None:

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.live import Live
@@ -23,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from procure.client import Json, Services
-from procure.ui import Ui, clock, money, when
+from procure.ui import Ui, clock, money, percent, when
 
 BIDDING_STATUSES = frozenset({"scheduled", "open", "closed"})
 FINAL_STATUSES = frozenset({"awarded", "accepted", "reawarded", "failed", "cancelled"})
@@ -230,7 +229,7 @@ def show_round(ui: Ui, rnd: Json) -> None:
         ("ceiling", money(rnd["ceiling_price"])),
         ("opens / closes", f"{when(rnd['opens_at'])} / {when(rnd['closes_at'])}"),
         ("rules", f"min {rnd['min_bids']} bids, SME deduction "
-                  f"{_percent(rnd['sme_price_deduction'])}, disclosure {rnd['disclosure']}"
+                  f"{percent(rnd['sme_price_deduction'])}, disclosure {rnd['disclosure']}"
                   + (f", min decrement {money(rnd['min_decrement'])}"
                      if rnd.get("min_decrement") else "")),
         ("anti-sniping", _extension_rule(rnd)),
@@ -290,13 +289,6 @@ def _pairs(ui: Ui, rows: list[tuple[str, str | Text]]) -> None:
         width = max(len(k) for k, _ in rows)
         for key, value in rows:
             ui.say(f"{key:<{width}}  {value.plain if isinstance(value, Text) else value}")
-
-
-def _percent(value: Any) -> str:
-    try:
-        return f"{float(value) * 100:g}%"
-    except (TypeError, ValueError):
-        return str(value)
 
 
 def _extension_rule(rnd: Json) -> str:

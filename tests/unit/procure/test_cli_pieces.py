@@ -23,7 +23,7 @@ from procure.demo import (
 )
 from procure.settings import ProcureSettings, url_port, with_port
 from procure.stack import compact_log
-from procure.ui import Ui
+from procure.ui import Ui, money, percent
 from procure.watch import RoundView
 
 runner = CliRunner()
@@ -124,3 +124,9 @@ def test_plain_round_view_reports_changes_without_amounts(
     assert "moved the close 5.0 s later" in out and "(1/3)" in out
     assert "round closed" in out and "9 bids from 7" in out
     assert "温州市国际商会 placed a sealed bid" in out
+
+
+def test_display_formats() -> None:
+    assert [percent(v) for v in ("0.1", "0.2000", "0", "0.055")] == ["10%", "20%", "0%", "5.5%"]
+    assert money("1234567.5") == "1,234,567.50 CNY"
+    assert money("not money") == "not money"
