@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import random
 
-CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+from pool_service.domain import CREDIT_CODE_CHARSET, credit_code_check_char
+
+CHARSET = CREDIT_CODE_CHARSET
 
 # GB 11714-1997 organisation code: 8 body characters and a check character.
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
@@ -36,14 +37,11 @@ DIVISIONS: dict[str, str] = {
 
 
 def check_char(first17: str) -> str:
-    """The 18th character: (31 - sum(value x weight) % 31) % 31, as a charset character."""
-    if len(first17) != 17:
-        raise ValueError("the check character is computed over 17 characters")
-    try:
-        total = sum(CHARSET.index(ch) * w for ch, w in zip(first17, WEIGHTS, strict=True))
-    except ValueError:
-        raise ValueError(f"{first17!r} has characters outside {CHARSET}") from None
-    return CHARSET[(31 - total % 31) % 31]
+    """The 18th character: (31 - sum(value x weight) % 31) % 31 over the first 17 (the
+    pool service's own rule, so the codes made here are the codes it accepts)."""
+    if any(ch not in CHARSET for ch in first17):
+        raise ValueError(f"{first17!r} has characters outside {CHARSET}")
+    return credit_code_check_char(first17)
 
 
 def is_valid(code: str) -> bool:
