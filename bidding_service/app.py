@@ -12,13 +12,11 @@ from bidding_service.consumers import on_pool_event
 from bidding_service.settings import BiddingSettings
 from bidding_service.timer import RoundTimer
 from shared.app import ServiceSpec, build_service_app
-from shared.broker import QueueSpec
 from shared.http import DB, METRICS
 from shared.ratelimit import RateLimiter
 from shared.settings import ServiceSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-FINANCE_KEYS = ("award.*", "round.failed")
 
 
 def build_app(settings: ServiceSettings, *, run_background: bool = True) -> web.Application:
@@ -38,8 +36,6 @@ def build_app(settings: ServiceSettings, *, run_background: bool = True) -> web.
     spec = ServiceSpec(
         name="bidding-service",
         api=api,
-        queues=[QueueSpec(settings.pool_events_queue, ["pool.#"]),
-                QueueSpec(settings.finance_queue, FINANCE_KEYS)],
         consumers=[(settings.pool_events_queue, on_pool_event)],
         workers=[round_timer],
         extra_metrics=rounds_gauge,

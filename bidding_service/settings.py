@@ -11,10 +11,6 @@ class BiddingSettings(ServiceSettings):
     db_schema: str = Field(default="bidding", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     http_port: int = Field(default=8082, ge=1, le=65535)
     round_min_duration_seconds: int = Field(default=300, ge=0)
-    # Queue this service consumes pool.* events from.
-    pool_events_queue: str = "bidding-service.pool-events"
-    # Durable queue declared for finance systems (award.* and round.failed).
-    finance_queue: str = "finance.awards"
     # Upper bound on how long the round timer sleeps between checks.
     timer_max_sleep_seconds: float = Field(default=1.0, gt=0)
     # Per-caller bid submission limit (token bucket): sustained rate and burst.

@@ -11,7 +11,6 @@ from pool_service.api import api, domain_errors
 from pool_service.consumers import handle_award_event
 from pool_service.settings import PoolSettings
 from shared.app import ServiceSpec, build_service_app
-from shared.broker import QueueSpec
 from shared.http import DB
 from shared.uow import UnitOfWork
 
@@ -33,7 +32,6 @@ def build_app(settings: PoolSettings, *, run_background: bool = True) -> web.App
     spec = ServiceSpec(
         name="pool-service",
         api=api,
-        queues=[QueueSpec(settings.awards_queue, ["award.*"])],
         consumers=[(settings.awards_queue, handle_award_event)],
         workers=[lift_suspensions],
     )

@@ -10,7 +10,5 @@ from shared.settings import ServiceSettings
 class PoolSettings(ServiceSettings):
     db_schema: str = Field(default="pool", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     http_port: int = Field(default=8081, ge=1, le=65535)
-    # Queue this service consumes award.* events from.
-    awards_queue: str = "pool-service.awards"
     # How often timed suspensions are checked for lifting.
     suspension_sweep_seconds: float = Field(default=1.0, gt=0)

@@ -19,11 +19,10 @@ import orjson
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 from pydantic import ValidationError
 
-from bidding_service.app import FINANCE_KEYS
 from procure.errors import START_INFRA_HINT, ProcureError, Unreachable
 from procure.settings import ProcureSettings
 from procure.ui import money
-from shared.broker import QueueSpec, declare_events_exchange, declare_queue
+from shared.broker import FINANCE_KEYS, QueueSpec, declare_events_exchange, declare_queue
 from shared.events import CloudEvent
 
 Event = dict[str, Any]

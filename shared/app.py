@@ -11,7 +11,14 @@ import structlog
 from aiohttp import web
 
 from shared.auth import TokenVerifier
-from shared.broker import Broker, Handler, InboxConsumer, OutboxRelay, QueueSpec
+from shared.broker import (
+    Broker,
+    Handler,
+    InboxConsumer,
+    OutboxRelay,
+    QueueSpec,
+    system_queues,
+)
 from shared.db import create_pool
 from shared.http import (
     API,
@@ -69,7 +76,9 @@ def build_service_app(settings: ServiceSettings, spec: ServiceSpec, *,
             app[DB].terminate()
 
     async def broker(app: web.Application) -> AsyncIterator[None]:
-        app[BROKER] = Broker(settings.amqp_url, settings.events_exchange, spec.queues)
+        queues = [*system_queues(settings.awards_queue, settings.pool_events_queue,
+                                 settings.finance_queue), *spec.queues]
+        app[BROKER] = Broker(settings.amqp_url, settings.events_exchange, queues)
         await app[BROKER].start()
         yield
         try:

@@ -20,6 +20,7 @@ from aio_pika.abc import (
     AbstractIncomingMessage,
     AbstractRobustConnection,
 )
+from aio_pika.connection import make_url
 from pydantic import ValidationError
 
 from shared.db import Conn, listen_forever
@@ -64,6 +65,19 @@ async def declare_queue(channel: AbstractChannel, exchange: AbstractExchange,
     return queue
 
 
+# What the finance queue receives: every award event and failed rounds.
+FINANCE_KEYS = ("award.*", "round.failed")
+
+
+def system_queues(awards: str, pool_events: str, finance: str) -> list[QueueSpec]:
+    """Every consumer queue of the system with its bindings (declared by every service)."""
+    return [
+        QueueSpec(awards, ["award.*"]),  # the pool service: award history, refusals
+        QueueSpec(pool_events, ["pool.#"]),  # the bidding service: its eligibility copy
+        QueueSpec(finance, FINANCE_KEYS),  # finance systems
+    ]
+
+
 class Broker:
     """The process's RabbitMQ connection; connects in the background and keeps reconnecting.
 
@@ -78,6 +92,7 @@ class Broker:
         self.connection: AbstractRobustConnection | None = None
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._pending: AbstractRobustConnection | None = None
 
     @property
     def is_connected(self) -> bool:
@@ -89,15 +104,20 @@ class Broker:
 
     async def _connect(self) -> None:
         while True:
+            # Built by hand (not connect_robust) so close() can reach a connection that is
+            # still trying: its own reconnect task would otherwise outlive SIGTERM.
+            conn = aio_pika.RobustConnection(make_url(self._url, reconnect_interval=1,
+                                                      fail_fast=False))
+            self._pending = conn
             try:
-                conn = await aio_pika.connect_robust(self._url, reconnect_interval=1,
-                                                     fail_fast=False, timeout=5)
+                await conn.connect(timeout=5)
                 channel = await conn.channel()
                 exchange = await declare_events_exchange(channel, self.exchange_name)
                 for spec in self._queues:
                     await declare_queue(channel, exchange, spec)
                 await channel.close()
                 self.connection = conn
+                self._pending = None
                 self._ready.set()
                 log.info("broker_connected")
                 return
@@ -105,6 +125,9 @@ class Broker:
                 raise
             except Exception as exc:  # keep trying: the broker may start later
                 log.warning("broker_connect_failed", error=type(exc).__name__)
+                self._pending = None
+                with contextlib.suppress(Exception):
+                    await conn.close()
                 await asyncio.sleep(1)
 
     async def wait_ready(self) -> AbstractRobustConnection:
@@ -117,8 +140,10 @@ class Broker:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        if self.connection is not None:
-            await self.connection.close()
+        for conn in (self._pending, self.connection):
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(conn.close(), 2)
 
 
 class OutboxRelay:

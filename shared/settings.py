@@ -41,6 +41,11 @@ class ServiceSettings(BaseSettings):
     # Outbox relay: how often it looks for unsent events when no NOTIFY woke it.
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     outbox_batch_size: int = Field(default=200, ge=1, le=10_000)
+    # The system's consumer queues. Every service declares all of them when it connects,
+    # so no event is returned as unroutable because its consumer has not started yet.
+    awards_queue: str = "pool-service.awards"
+    pool_events_queue: str = "bidding-service.pool-events"
+    finance_queue: str = "finance.awards"
 
     def masked(self) -> dict[str, object]:
         """The settings as a dict safe to log (no secrets, no DSN passwords)."""

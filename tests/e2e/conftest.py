@@ -18,6 +18,7 @@ async def e2e_env(service_env: dict[str, str]) -> dict[str, str]:
     env = {**service_env, "LOG_LEVEL": "info", "TIMER_MAX_SLEEP_SECONDS": "0.2",
            "BID_RATE_PER_SECOND": "1000", "BID_RATE_BURST": "1000",
            "DB_SCHEMA": "bidding_e2e",
+           "AWARDS_QUEUE": service_env["AWARDS_QUEUE"] + ".e2e",
            "POOL_EVENTS_QUEUE": service_env["POOL_EVENTS_QUEUE"] + ".e2e",
            "FINANCE_QUEUE": service_env["FINANCE_QUEUE"] + ".e2e"}
     # Migrate once up front so racing processes start from a ready schema.

@@ -141,3 +141,19 @@ async def test_sigterm_exits_zero_promptly(e2e_env: dict[str, str]) -> None:
     started = asyncio.get_running_loop().time()
     assert proc.terminate(timeout=10) == 0
     assert asyncio.get_running_loop().time() - started < 10
+
+
+@pytest.mark.parametrize("module", ["bidding_service", "pool_service"])
+async def test_sigterm_exits_zero_while_the_broker_is_unreachable(
+        e2e_env: dict[str, str], module: str) -> None:
+    env = {**e2e_env, "AMQP_URL": "amqp://guest:guest@127.0.0.1:1/"}
+    if module == "pool_service":
+        env["DB_SCHEMA"] = "pool_e2e"
+    proc = await ServiceProcess(module, env).start(wait=False)
+    await proc.wait_ready(path="/healthz")
+    async with aiohttp.ClientSession() as http, http.get(proc.url + "/readyz") as resp:
+        assert resp.status == 503
+    await asyncio.sleep(1.5)  # let it try (and fail) to reach the broker a few times
+    started = asyncio.get_running_loop().time()
+    assert proc.terminate(timeout=10) == 0
+    assert asyncio.get_running_loop().time() - started < 10

@@ -21,10 +21,9 @@ import asyncpg
 import orjson
 import pytest
 
-from bidding_service.app import FINANCE_KEYS
 from procure.credit_codes import make_credit_code
 from shared.auth import Role, mint_token
-from shared.broker import QueueSpec, declare_events_exchange, declare_queue
+from shared.broker import FINANCE_KEYS, QueueSpec, declare_events_exchange, declare_queue
 from shared.events import new_event
 from tests.conftest import ADMIN_DSN
 from tests.support import ROOT, ServiceProcess, free_port

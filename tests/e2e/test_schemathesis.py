@@ -25,15 +25,12 @@ RESULTS = Path(__file__).resolve().parents[2] / ".test-results"
 async def services(service_env: dict[str, str]) -> AsyncIterator[dict[str, ServiceProcess]]:
     tag = uuid.uuid4().hex[:6]
     env = {**service_env, "LOG_LEVEL": "warning",
-           "BID_RATE_PER_SECOND": "10000", "BID_RATE_BURST": "10000"}
+           "BID_RATE_PER_SECOND": "10000", "BID_RATE_BURST": "10000",
+           **{k: f"{service_env[k]}.st{tag}"
+              for k in ("AWARDS_QUEUE", "POOL_EVENTS_QUEUE", "FINANCE_QUEUE")}}
     procs = {
-        "pool": ServiceProcess("pool_service", {
-            **env, "DB_SCHEMA": f"pool_st{tag}",
-            "AWARDS_QUEUE": f"{env['AWARDS_QUEUE']}.st{tag}"}),
-        "bidding": ServiceProcess("bidding_service", {
-            **env, "DB_SCHEMA": f"bidding_st{tag}",
-            "POOL_EVENTS_QUEUE": f"{env['POOL_EVENTS_QUEUE']}.st{tag}",
-            "FINANCE_QUEUE": f"{env['FINANCE_QUEUE']}.st{tag}"}),
+        "pool": ServiceProcess("pool_service", {**env, "DB_SCHEMA": f"pool_st{tag}"}),
+        "bidding": ServiceProcess("bidding_service", {**env, "DB_SCHEMA": f"bidding_st{tag}"}),
     }
     for p in procs.values():
         await p.start()

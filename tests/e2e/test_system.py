@@ -77,3 +77,34 @@ async def test_decline_and_expiry_reach_the_pool_service_as_refusals(system: Sys
     rated = await member(suppliers[2]["id"])
     assert rated["rating"] == {"average": "5.00", "count": 1} or \
         rated["rating"]["count"] == 1
+
+
+async def test_events_sent_before_their_consumer_ever_started_are_not_lost(
+        service_env: dict[str, str]) -> None:
+    from datetime import date, timedelta
+
+    from tests.integration.bidding.conftest import credit_code
+    from tests.support import ServiceProcess
+
+    s = await System(service_env, f"o{uuid.uuid4().hex[:8]}").start(n_pool=1, n_bidding=0)
+    try:
+        today = date.today()
+        _, pool = await s.call("POST", f"{s.pool_url()}/v1/pools", headers=s.center, expect=201,
+                               json={"code": f"late-{uuid.uuid4().hex[:8]}", "name": "法律服务",
+                                     "category": "government_support", "jurisdiction": "温州市",
+                                     "valid_from": str(today - timedelta(days=1)),
+                                     "valid_to": str(today + timedelta(days=300)),
+                                     "price_ceiling": "90000.00",
+                                     "max_round_budget": "90000.00"})
+        _, sup = await s.call("POST", f"{s.pool_url()}/v1/suppliers", headers=s.center,
+                              expect=201, json={"name": "温州律师事务所", "kind": "enterprise",
+                                                "size": "small", "credit_code": credit_code()})
+        await s.call("POST", f"{s.pool_url()}/v1/pools/{pool['id']}/members",
+                     headers=s.center, json={"supplier_id": sup["id"]}, expect=201)
+        await s.wait_outbox_empty()  # published while no bidding service had ever run
+        s.biddings = [await ServiceProcess("bidding_service", s.bidding_env).start()]
+        await s.wait_eligible(pool["id"], {sup["id"]})
+        rnd = await s.launch(pool["id"], seconds=30, min_bids=1, ceiling_price="80000.00")
+        assert rnd["invited_count"] == 1
+    finally:
+        assert all(code == 0 for code in await s.stop())

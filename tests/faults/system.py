@@ -33,11 +33,12 @@ class System:
                 "TIMER_MAX_SLEEP_SECONDS": "0.2", "BID_RATE_PER_SECOND": "1000",
                 "BID_RATE_BURST": "1000", "SUSPENSION_SWEEP_SECONDS": "0.5"}
         self.finance_queue = f"{env['FINANCE_QUEUE']}.{tag}"
-        self.pool_env = {**base, "DB_SCHEMA": self.pool_schema,
-                         "AWARDS_QUEUE": f"{env['AWARDS_QUEUE']}.{tag}"}
-        self.bidding_env = {**base, "DB_SCHEMA": self.bidding_schema,
-                            "POOL_EVENTS_QUEUE": f"{env['POOL_EVENTS_QUEUE']}.{tag}",
-                            "FINANCE_QUEUE": self.finance_queue}
+        # Both services know every queue of the system (each declares all of them).
+        base.update({"AWARDS_QUEUE": f"{env['AWARDS_QUEUE']}.{tag}",
+                     "POOL_EVENTS_QUEUE": f"{env['POOL_EVENTS_QUEUE']}.{tag}",
+                     "FINANCE_QUEUE": self.finance_queue})
+        self.pool_env = {**base, "DB_SCHEMA": self.pool_schema}
+        self.bidding_env = {**base, "DB_SCHEMA": self.bidding_schema}
         self.secret = env["JWT_SECRET"]
         self.dsn = env["DATABASE_URL"]
         self.amqp_url = env["AMQP_URL"]

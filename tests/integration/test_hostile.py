@@ -34,12 +34,12 @@ def _values(env: dict[str, str], **extra: Any) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 async def apps(service_env: dict[str, str]) -> AsyncIterator[dict[str, TestClient]]:
     tag = uuid.uuid4().hex[:6]
-    pool = PoolSettings(**_values(service_env, db_schema=f"pool_h{tag}",
-                                  awards_queue=f"{service_env['AWARDS_QUEUE']}.h{tag}"))
+    queues = {k.lower(): f"{service_env[k]}.h{tag}"
+              for k in ("AWARDS_QUEUE", "POOL_EVENTS_QUEUE", "FINANCE_QUEUE")}
+    pool = PoolSettings(**_values(service_env, db_schema=f"pool_h{tag}", **queues))
     bidding = BiddingSettings(**_values(
         service_env, db_schema=f"bidding_h{tag}", bid_rate_per_second=2, bid_rate_burst=3,
-        pool_events_queue=f"{service_env['POOL_EVENTS_QUEUE']}.h{tag}",
-        finance_queue=f"{service_env['FINANCE_QUEUE']}.h{tag}"))
+        **queues))
     await migrate(pool.database_url, pool.db_schema, POOL_MIGRATIONS, "pool")
     await migrate(bidding.database_url, bidding.db_schema, BIDDING_MIGRATIONS, "bidding")
     async with running_app(build_pool(pool, run_background=False)) as p, \
