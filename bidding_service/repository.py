@@ -11,6 +11,7 @@ import asyncpg
 
 from bidding_service.domain import Candidate, Extension, PoolTerms
 from shared.db import Conn
+from shared.uow import write_audit
 
 # ---------------------------------------------------------------- pool copy
 
@@ -83,10 +84,9 @@ async def exclude_from_open_rounds(conn: Conn, pool_id: uuid.UUID, supplier_id: 
                 "UPDATE bids SET valid = false, invalidated_reason = $3"
                 " WHERE round_id = $1 AND supplier_id = $2 AND valid", r["id"], supplier_id,
                 reason)
-            await conn.execute(
-                "INSERT INTO audit_log (actor, actor_role, action, subject, details)"
-                " VALUES ('pool-events', 'system', 'invitation.excluded', $1, $2)",
-                f"/v1/rounds/{r['id']}", {"supplier_id": str(supplier_id), "reason": reason})
+            await write_audit(conn, "pool-events", "system", "invitation.excluded",
+                              f"/v1/rounds/{r['id']}",
+                              {"supplier_id": str(supplier_id), "reason": reason})
             affected.append(r["id"])
     return affected
 

@@ -13,6 +13,7 @@ import structlog
 from pool_service import service
 from shared.db import Conn
 from shared.events import CloudEvent
+from shared.uow import write_audit
 
 log = structlog.get_logger(__name__)
 
@@ -49,9 +50,13 @@ async def handle_award_event(conn: Conn, event: CloudEvent) -> None:
             "buyer_name": data.get("buyer_name") or name,
         })
         await service.record_award(conn, award)
+        await write_audit(conn, "bidding-events", "system", "award.recorded",
+                          f"/v1/awards/{award.id}", {"supplier_id": str(award.supplier_id)})
     elif event.type in _OUTCOMES:
-        await service.record_award_outcome(conn, _OUTCOMES[event.type],
-                                           service.AwardOutcome.model_validate(data))
+        outcome = service.AwardOutcome.model_validate(data)
+        await service.record_award_outcome(conn, _OUTCOMES[event.type], outcome)
+        await write_audit(conn, "bidding-events", "system", f"award.{_OUTCOMES[event.type]}",
+                          f"/v1/awards/{data.get('award_id')}", {"event_id": str(event.id)})
     else:
         # Bound to award.*: a new award event type this version does not know. Taking it
         # (rather than dead-lettering) keeps the queue moving; the inbox keeps its id.

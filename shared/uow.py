@@ -86,11 +86,17 @@ class UnitOfWork:
         if self._events:
             await write_outbox(conn, self._events)
         if self._audit:
-            await conn.executemany(
-                "INSERT INTO audit_log (actor, actor_role, action, subject, details)"
-                " VALUES ($1, $2, $3, $4, $5)",
-                self._audit,
-            )
+            await conn.executemany(AUDIT_INSERT, self._audit)
+
+
+AUDIT_INSERT = ("INSERT INTO audit_log (actor, actor_role, action, subject, details)"
+                " VALUES ($1, $2, $3, $4, $5)")
+
+
+async def write_audit(conn: Conn, actor: str, role: str, action: str, subject: object,
+                      details: dict[str, Any] | None = None) -> None:
+    """An audit row on `conn`, for changes made outside a UnitOfWork (event consumers)."""
+    await conn.execute(AUDIT_INSERT, actor, role, action, str(subject), details or {})
 
 
 async def write_outbox(conn: Conn, events: list[CloudEvent]) -> None:
