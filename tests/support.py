@@ -83,6 +83,14 @@ class EventTap:
         return self.events
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL if the test process dies, so no service outlives a run."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -108,7 +116,8 @@ class ServiceProcess:
         self.log_path.parent.mkdir(exist_ok=True)
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the fd
             self.proc = subprocess.Popen([sys.executable, "-m", self.module], env=self.env,
-                                         stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+                                         stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                                         preexec_fn=_die_with_parent)
         if wait:
             await self.wait_ready()
         return self
