@@ -211,10 +211,10 @@ async def phases(ctx: Context, results: dict[str, Any]) -> None:
                 results["storm"] = storm
     if "floors" in cfg.phases and tokens:
         results["floors"] = await guarded("floors", scenarios.phase_floors(ctx, tokens))
-    if "processes" in cfg.phases and tokens:
+    if "processes" in cfg.phases and pool is not None and tokens:
         results["processes"] = await guarded(
             "processes", scenarios.phase_processes(ctx, pool, tokens))
-    if "profile" in cfg.phases and cfg.profile and tokens:
+    if "profile" in cfg.phases and cfg.profile and pool is not None and tokens:
         results["profile"] = await guarded("profile", scenarios.phase_profile(ctx, pool, tokens))
     if "close" in cfg.phases:
         results["close"] = await guarded("close", scenarios.phase_close(ctx))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import asyncpg
@@ -58,7 +59,7 @@ async def healthz(_request: web.Request) -> web.Response:
 def build() -> web.Application:
     app = web.Application()
 
-    async def pool(app: web.Application) -> object:
+    async def pool(app: web.Application) -> AsyncIterator[None]:
         app[POOL] = await asyncpg.create_pool(
             os.environ["DATABASE_URL"], min_size=2,
             max_size=int(os.environ.get("DB_POOL_MAX", "20")),

@@ -235,10 +235,10 @@ def main() -> int:
     spec = json.loads(Path(sys.argv[1]).read_text())
     try:
         import uvloop
-        runner = uvloop.run
     except ImportError:  # pragma: no cover
-        runner = asyncio.run
-    result = runner(run(spec))
+        result = asyncio.run(run(spec))
+    else:
+        result = uvloop.run(run(spec))
     Path(sys.argv[2]).write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     return 0
 
