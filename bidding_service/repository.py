@@ -327,6 +327,20 @@ async def set_status(conn: Conn, round_id: uuid.UUID, status: str, reason: str |
                        " WHERE id = $1", round_id, status, reason)
 
 
+async def ranking_json(conn: Conn, round_id: uuid.UUID) -> str:
+    """The ranking as the award.published event carries it, built as JSON by the database
+    (numeric(16,2) as text is always the two-place decimal string of the contract)."""
+    text: str = await conn.fetchval(
+        """
+        SELECT coalesce(json_agg(json_build_object(
+                   'supplier_id', supplier_id, 'amount', amount::text,
+                   'evaluated_amount', evaluated_amount::text, 'rank', rank) ORDER BY rank),
+               '[]'::json)::text
+          FROM round_results WHERE round_id = $1
+        """, round_id)
+    return text
+
+
 async def results(conn: Conn, round_id: uuid.UUID) -> list[asyncpg.Record]:
     return await conn.fetch("SELECT * FROM round_results WHERE round_id = $1 ORDER BY rank",
                             round_id)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.types import utcnow
@@ -26,6 +28,22 @@ class CloudEvent(BaseModel):
 
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+    def to_json(self) -> bytes:
+        """The structured-mode body. `data` may hold `orjson.Fragment`s (JSON built by the
+        database, e.g. a 100,000-entry ranking) that are embedded as they are."""
+        return orjson.dumps({
+            "specversion": self.specversion, "id": str(self.id), "source": self.source,
+            "type": self.type, "time": self.time.isoformat(),
+            "datacontenttype": self.datacontenttype, "subject": self.subject,
+            "dataschemaversion": self.dataschemaversion, "data": self.data,
+        }, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def new_event(source: str, type_: str, subject: object, data: dict[str, Any]) -> CloudEvent:

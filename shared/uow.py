@@ -101,7 +101,9 @@ async def write_audit(conn: Conn, actor: str, role: str, action: str, subject: o
 
 async def write_outbox(conn: Conn, events: list[CloudEvent]) -> None:
     """Insert events into the outbox on `conn` (which must be inside a transaction)."""
+    # Serialised once here with orjson and cast by the server: no per-field pydantic dump.
     await conn.executemany(
-        "INSERT INTO outbox (event_id, type, subject, envelope) VALUES ($1, $2, $3, $4)",
-        [(e.id, e.type, e.subject, e.to_json_dict()) for e in events],
+        "INSERT INTO outbox (event_id, type, subject, envelope)"
+        " VALUES ($1, $2, $3, $4::text::jsonb)",
+        [(e.id, e.type, e.subject, e.to_json().decode()) for e in events],
     )
