@@ -44,12 +44,29 @@ class TokenVerifier:
     """HS256 with a shared secret by default; RS256/ES256 from a JWKS URL when configured."""
 
     def __init__(self, secret: str, jwks_url: str | None = None,
-                 audience: str | None = None) -> None:
+                 audience: str | None = None, cache_size: int = 10_000) -> None:
         self._secret = secret
         self._audience = audience
         self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
+        # Suppliers' bots send the same token with every bid: a verified token is kept
+        # (until its own exp) instead of re-running the signature check each time.
+        self._verified: dict[str, tuple[Principal, float]] = {}
+        self._cache_size = cache_size
 
     async def verify(self, token: str) -> Principal:
+        hit = self._verified.get(token)
+        if hit is not None:
+            principal, expires = hit
+            if time.time() < expires:
+                return principal
+            del self._verified[token]
+        principal, expires = await self._verify(token)
+        if len(self._verified) >= self._cache_size:
+            self._verified.clear()
+        self._verified[token] = (principal, expires)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             if self._jwks is not None:
                 # PyJWKClient fetches over blocking HTTP (cached): keep it off the loop.
@@ -61,7 +78,7 @@ class TokenVerifier:
             raise unauthorized("the token has expired") from None
         except (jwt.PyJWTError, ValueError):
             raise unauthorized("the token is not valid") from None
-        return principal_from_claims(claims)
+        return principal_from_claims(claims), float(claims["exp"])
 
     def _decode(self, token: str, key: Any, algorithms: list[str]) -> dict[str, Any]:
         return jwt.decode(

@@ -39,6 +39,19 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
                               schema="pg_catalog")
 
 
+async def _reset_connection(conn: asyncpg.Connection) -> None:
+    """On release to the pool: roll back a transaction left open, nothing else.
+
+    asyncpg's default reset sends `pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL;` on every release — a fifth round trip on the bid path (about 7 % of its
+    CPU in the bench profile). Pool connections never hold session advisory locks
+    (only transaction-scoped ones), cursors, LISTENs or SETs: those use dedicated
+    connections (see listen_forever).
+    """
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 async def create_pool(dsn: str, schema: str, *, min_size: int = 2, max_size: int = 20,
                       ) -> asyncpg.Pool:
     """A pool whose connections see `schema` first and decode jsonb to Python objects."""
@@ -47,6 +60,7 @@ async def create_pool(dsn: str, schema: str, *, min_size: int = 2, max_size: int
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        reset=_reset_connection,
         server_settings={"search_path": schema, "application_name": f"svc-{schema}",
                          "timezone": "UTC"},
         command_timeout=30,

@@ -82,3 +82,16 @@ def test_settings_mask_secrets() -> None:
     text = str(s.masked())
     assert "pw" not in text.replace("***", "") and "***" in text
     assert mask_url("postgresql://h/db") == "postgresql://h/db"
+
+
+async def test_a_cached_token_still_expires() -> None:
+    verifier = TokenVerifier(SECRET)
+    token = mint_token(SECRET, Role.FINANCE, ttl_seconds=1)
+    assert (await verifier.verify(token)).role is Role.FINANCE
+    assert (await verifier.verify(token)).role is Role.FINANCE  # from the cache
+    import asyncio
+
+    await asyncio.sleep(1.1)
+    with pytest.raises(Problem) as info:
+        await verifier.verify(token)
+    assert info.value.status == 401
