@@ -275,6 +275,9 @@ async def close_round(db: asyncpg.Pool, round_id: uuid.UUID, metrics: Metrics) -
             log.info("round_failed", round_id=str(round_id), reason="insufficient_bids")
             return True
         await repo.mark_closed(conn, round_id, RoundStatus.AWARDED, None, now, bids, bidders)
+        if valid_bidders > 20_000:
+            # Keep a 100,000-bidder ranking sort in memory instead of spilling to disk.
+            await conn.execute("SET LOCAL work_mem = '64MB'")
         await repo.rank_candidates(conn, round_id, r["sme_price_deduction"])
         await _publish_award(uow, r, 1)
         log.info("round_awarded", round_id=str(round_id), bidders=bidders)
