@@ -201,7 +201,18 @@ class TcpProxy:
         self._writers -= {writer, up_writer}
 
 
-SPEC_DIR = ROOT.parent / "shared" / "spec"
+def _spec_dir() -> Path:
+    """The binding contracts: $SPEC_DIR, else `../shared/spec` beside the checkout, else
+    the workplace's /work/shared/spec (a clone elsewhere still checks the real contract)."""
+    candidates = [Path(p) for p in (os.environ.get("SPEC_DIR"),) if p]
+    candidates += [ROOT.parent / "shared" / "spec", Path("/work/shared/spec")]
+    for candidate in candidates:
+        if (candidate / "http-api.md").is_file():
+            return candidate
+    return candidates[0]
+
+
+SPEC_DIR = _spec_dir()
 
 
 def contract_paths(service: str) -> set[tuple[str, str]]:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bidding_service.settings import BiddingSettings
+from tests.support import SPEC_DIR
 
 from .support import REPO, load_one
 
-EVENTS_MD = Path(__file__).resolve().parents[3] / "shared" / "spec" / "events.md"
+EVENTS_MD = SPEC_DIR / "events.md"
 DOC: dict[str, Any] = load_one(REPO / "docs" / "asyncapi.yaml")
 EXCHANGE = BiddingSettings.model_fields["events_exchange"].default
 FINANCE = BiddingSettings.model_fields["finance_queue"].default
