@@ -172,6 +172,8 @@ class ServiceStack:
         s = self._settings
         env = dict(os.environ)
         env.pop("DB_SCHEMA", None)  # each service has its own schema by default
+        # `procure run` and the demo start local development services (trust.md 1).
+        env.setdefault("DEV_MODE", "true")
         env.update({
             "DATABASE_URL": s.database_url, "AMQP_URL": s.amqp_url,
             "EVENTS_EXCHANGE": s.events_exchange,

@@ -29,6 +29,8 @@ class ServiceSettings(BaseSettings):
     db_pool_max: int = Field(default=20, ge=1)
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     events_exchange: str = "procurement.events"
+    # Development only: lets a service start with built-in development secrets (trust.md 1).
+    dev_mode: bool = False
     jwt_secret: SecretStr = SecretStr("dev-only-secret-change-me-in-production-0123")
     jwt_jwks_url: str | None = None
     jwt_audience: str | None = None

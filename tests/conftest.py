@@ -81,6 +81,7 @@ def service_env(database_url: str, broker_names: dict[str, str]) -> dict[str, st
         "DATABASE_URL": database_url,
         "AMQP_URL": AMQP_URL,
         "JWT_SECRET": JWT_SECRET,
+        "DEV_MODE": "true",
         "LOG_LEVEL": "warning",
         "OUTBOX_POLL_SECONDS": "0.2",
         "ROUND_MIN_DURATION_SECONDS": "1",
