@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -49,6 +52,22 @@ class ServiceSettings(BaseSettings):
     pool_events_queue: str = "bidding-service.pool-events"
     finance_queue: str = "finance.awards"
 
+    def unsafe_settings(self) -> list[tuple[str, str]]:
+        """(setting, reason) for every value this service must refuse to start with.
+
+        Subclasses extend the list with their own secrets (call `super()`)."""
+        return []
+
+    def key_bytes(self, value: SecretStr | None, label: str) -> bytes:
+        """The 32 raw bytes of a base64 key setting; with DEV_MODE and no value, a
+        development key derived from JWT_SECRET (the same in every process)."""
+        if value is not None and value.get_secret_value():
+            return decode_key(value.get_secret_value())
+        if not self.dev_mode:
+            raise ValueError(f"{label} is required unless DEV_MODE=true")
+        seed = f"procurement-pools dev key\0{label}\0{self.jwt_secret.get_secret_value()}"
+        return hashlib.sha256(seed.encode()).digest()
+
     def masked(self) -> dict[str, object]:
         """The settings as a dict safe to log (no secrets, no DSN passwords)."""
         data = self.model_dump()
@@ -56,3 +75,15 @@ class ServiceSettings(BaseSettings):
         data["amqp_url"] = mask_url(self.amqp_url)
         data["jwt_secret"] = "***"
         return data
+
+
+def decode_key(text: str) -> bytes:
+    """A 32-byte key written in base64 (standard or URL-safe, padding optional)."""
+    padded = text.strip() + "=" * (-len(text.strip()) % 4)
+    try:
+        raw = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("not base64") from exc
+    if len(raw) != 32:
+        raise ValueError(f"must decode to 32 bytes, not {len(raw)}")
+    return raw
