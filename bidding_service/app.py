@@ -6,6 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bidding_service import repo_timer
 from bidding_service import repository as repo
 from bidding_service.api import RATE_LIMITER, api
 from bidding_service.consumers import on_pool_event
@@ -24,12 +25,15 @@ def build_app(settings: ServiceSettings, *, run_background: bool = True) -> web.
 
     async def round_timer(app: web.Application) -> None:
         timer = RoundTimer(app[DB], settings.database_url, settings.db_schema, app[METRICS],
-                           settings.timer_max_sleep_seconds)
+                           settings.timer_max_sleep_seconds, settings.timer_retry_base_seconds,
+                           settings.timer_retry_max_seconds)
         await timer.run()
 
     async def rounds_gauge(app: web.Application) -> None:
         async with app[DB].acquire() as conn:
             counts = await repo.count_rounds_by_status(conn)
+            failing = await repo_timer.count_failing_rounds(conn)
+        app[METRICS].rounds_close_failing.set(failing)
         for status, n in counts.items():
             app[METRICS].rounds_by_status.labels(status=status).set(n)
 

@@ -6,6 +6,7 @@ import uuid
 
 import structlog
 
+from bidding_service import repo_eligibility
 from bidding_service import repository as repo
 from shared.db import Conn
 from shared.events import CloudEvent
@@ -23,14 +24,18 @@ async def on_pool_event(conn: Conn, event: CloudEvent) -> None:
     if not event.type.startswith("pool.member."):
         return
     data = event.data
+    pool_id = uuid.UUID(str(data["pool_id"]))
+    # Waits for launches reading this pool's members (they hold it FOR SHARE), so the
+    # exclusion below sees every round a launch could have invited this supplier to.
+    await repo_eligibility.lock_pool_copy(conn, pool_id, "FOR UPDATE")
     applied = await repo.upsert_membership(conn, data)
     if not applied:
         log.info("membership_event_stale", event_id=str(event.id), type=event.type)
         return
     if data["status"] in EXCLUDING:
         rounds = await repo.exclude_from_open_rounds(
-            conn, uuid.UUID(str(data["pool_id"])), uuid.UUID(str(data["supplier"]["id"])),
+            conn, pool_id, uuid.UUID(str(data["supplier"]["id"])),
             f"membership {data['status']}")
-        if rounds:
-            log.info("bids_invalidated", supplier_id=str(data["supplier"]["id"]),
-                     rounds=[str(r) for r in rounds])
+        # Never the supplier or the rounds here: with the rounds still open, this line
+        # would tell log readers which invitations (and so whose bids) were touched.
+        log.info("open_round_invitations_excluded", pool_id=str(pool_id), rounds=len(rounds))

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from bidding_service.domain import Candidate, Extension, PoolTerms
+from bidding_service.repo_eligibility import admitted_now
 from shared.db import Conn
 from shared.uow import write_audit
 
@@ -185,9 +186,11 @@ async def list_rounds(conn: Conn, *, status: str | None, pool_id: uuid.UUID | No
 
 
 async def bid_counts(conn: Conn, round_id: uuid.UUID) -> tuple[int, int]:
+    """Every bid answered 201, invalidated or not: a count that dropped when a supplier is
+    suspended would tell who had bid (trust.md section 2)."""
     row = await conn.fetchrow(
         "SELECT count(*) AS bids, count(DISTINCT supplier_id) AS bidders FROM bids"
-        " WHERE round_id = $1 AND valid", round_id)
+        " WHERE round_id = $1", round_id)
     assert row is not None
     return int(row["bids"]), int(row["bidders"])
 
@@ -201,9 +204,10 @@ async def invitation(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID,
 
 async def place_bid(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID, bid_id: uuid.UUID,
                     amount: Decimal, decrement: Decimal, opens_at: datetime,
-                    closes_at: datetime, actor: str) -> datetime | None:
+                    closes_at: datetime, actor: str, pool_id: uuid.UUID) -> datetime | None:
     """Record the bid if, by the database clock now, the round is open, the supplier is
-    still invited and the amount is below its previous bid; else None.
+    still invited, still admitted in the pool by the eligibility copy, and the amount is
+    below its previous bid; else None.
 
     The caller holds a key-share lock on the round row, so a close cannot evaluate
     before this transaction has committed or rolled back. The audit row (never the
@@ -218,6 +222,7 @@ async def place_bid(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID, bid
              WHERE round_id = $1 AND supplier_id = $2 AND status = 'invited'
                AND (last_amount IS NULL OR $4 <= last_amount - $5)
                AND clock_timestamp() >= $6 AND clock_timestamp() < $7
+               AND """ + admitted_now("$9", "$2") + """
             RETURNING last_bid_at
         ), stored AS (
             INSERT INTO bids (id, round_id, supplier_id, amount, submitted_at)
@@ -231,7 +236,7 @@ async def place_bid(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID, bid
         )
         SELECT submitted_at FROM stored
         """,
-        round_id, supplier_id, bid_id, amount, decrement, opens_at, closes_at, actor)
+        round_id, supplier_id, bid_id, amount, decrement, opens_at, closes_at, actor, pool_id)
     return submitted
 
 
@@ -416,41 +421,7 @@ async def decide_award(conn: Conn, award_id: uuid.UUID, status: str, reason: str
     return at
 
 
-# ---------------------------------------------------------------- timer
-
-
-async def next_deadline(conn: Conn) -> tuple[datetime, datetime | None]:
-    """The database clock now, and the earliest pending deadline (open, close, expiry)."""
-    row = await conn.fetchrow(
-        """
-        SELECT clock_timestamp() AS now, least(
-            (SELECT min(opens_at) FROM rounds WHERE status = 'scheduled'),
-            (SELECT min(closes_at) FROM rounds WHERE status IN ('scheduled', 'open')),
-            (SELECT min(accept_by) FROM awards WHERE status = 'published')) AS due
-        """)
-    assert row is not None
-    return row["now"], row["due"]
-
-
-async def open_due(conn: Conn) -> int:
-    result: str = await conn.execute(
-        "UPDATE rounds SET status = 'open' WHERE status = 'scheduled'"
-        " AND opens_at <= clock_timestamp() AND closes_at > clock_timestamp()")
-    return int(result.split()[-1])
-
-
-async def rounds_due(conn: Conn, limit: int) -> list[uuid.UUID]:
-    rows = await conn.fetch(
-        "SELECT id FROM rounds WHERE status IN ('scheduled', 'open')"
-        " AND closes_at <= clock_timestamp() ORDER BY closes_at LIMIT $1", limit)
-    return [r["id"] for r in rows]
-
-
-async def awards_expired(conn: Conn, limit: int) -> list[uuid.UUID]:
-    rows = await conn.fetch(
-        "SELECT id FROM awards WHERE status = 'published' AND accept_by <= clock_timestamp()"
-        " ORDER BY accept_by LIMIT $1", limit)
-    return [r["id"] for r in rows]
+# ---------------------------------------------------------------- metrics
 
 
 async def count_rounds_by_status(conn: Conn) -> dict[str, int]:

@@ -120,6 +120,8 @@ class RankingEntry(BaseModel):
     supplier_name: str
     amount: Money
     evaluated_amount: Money
+    skipped_reason: str | None = Field(
+        default=None, description="why a fallback award passed this bidder over")
 
 
 class AwardOut(BaseModel):
@@ -177,6 +179,12 @@ class RoundOut(BaseModel):
     my_bid: OwnBid | None = Field(default=None, description="the calling supplier's last bid")
     my_status: str | None = Field(default=None, description="invited or excluded")
     rank: int | None = Field(default=None, description="own rank, with disclosure=rank")
+    close_attempts: int | None = Field(
+        default=None, description="center only: failed attempts to close the round so far")
+    last_close_error: str | None = Field(
+        default=None, description="center only: short code of the last failed close")
+    next_close_attempt_at: Timestamp | None = Field(
+        default=None, description="center only: when the timer retries a failed close")
     award: AwardOut | None = None
     ranking: list[RankingEntry] | None = None
 

@@ -11,6 +11,7 @@ import asyncpg
 import orjson
 import structlog
 
+from bidding_service import repo_eligibility, repo_timer
 from bidding_service import repository as repo
 from bidding_service.domain import (
     BIDDING_STATUSES,
@@ -112,7 +113,8 @@ def award_public(a: asyncpg.Record) -> dict[str, Any]:
 
 def _ranking_public(rows: list[asyncpg.Record]) -> list[dict[str, Any]]:
     return [{"rank": x["rank"], "supplier_id": str(x["supplier_id"]), "supplier_name": x["name"],
-             "amount": _money(x["amount"]), "evaluated_amount": _money(x["evaluated_amount"])}
+             "amount": _money(x["amount"]), "evaluated_amount": _money(x["evaluated_amount"]),
+             "skipped_reason": x["skipped_reason"]}
             for x in rows]
 
 
@@ -125,6 +127,7 @@ async def launch_round(db: asyncpg.Pool, cmd: LaunchRound, caller: Principal,
     async with UnitOfWork(db, SOURCE) as uow:
         async def action() -> Outcome:
             conn = uow.conn
+            await repo_eligibility.lock_pool_copy(conn, cmd.pool_id, "FOR SHARE")
             pool = await repo.get_pool(conn, cmd.pool_id)
             if pool is None:
                 raise unprocessable("no such pool is known to the bidding service",
@@ -179,14 +182,15 @@ async def submit_bid(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal, a
             # Key-share lock: many bids at once, but the close (FOR UPDATE) waits for all
             # of them, and bids arriving after the close see it closed.
             r = await conn.fetchrow(
-                "SELECT status, opens_at, closes_at, ceiling_price, min_decrement,"
+                "SELECT status, pool_id, opens_at, closes_at, ceiling_price, min_decrement,"
                 " ext_window_seconds, ext_extend_seconds, ext_max_extensions, extensions_used"
                 " FROM rounds WHERE id = $1 FOR KEY SHARE", round_id)
             if r is None:
                 raise not_found("the round")
             decrement = required_decrement(r["min_decrement"])
             if r["status"] not in BIDDING_STATUSES:
-                raise await _refusal(conn, round_id, supplier_id, amount, decrement, False)
+                raise await _refusal(conn, round_id, supplier_id, amount, decrement, False,
+                                     pool_id=r["pool_id"])
             check_bid_amount(amount, r["ceiling_price"])
             ext = _extension(r)
             best: Decimal | None = None
@@ -199,10 +203,10 @@ async def submit_bid(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal, a
             bid_id = uuid.uuid4()
             submitted = await repo.place_bid(conn, round_id, supplier_id, bid_id, amount,
                                              decrement, r["opens_at"], r["closes_at"],
-                                             caller.sub)
+                                             caller.sub, r["pool_id"])
             if submitted is None:
                 raise await _refusal(conn, round_id, supplier_id, amount, decrement, True,
-                                     r["opens_at"], r["closes_at"])
+                                     r["opens_at"], r["closes_at"], pool_id=r["pool_id"])
             if window and extends_close(ext, r["extensions_used"], r["closes_at"], submitted,
                                         amount, best):
                 assert ext is not None
@@ -230,15 +234,23 @@ async def submit_bid(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal, a
 async def _refusal(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID,
                    amount: Decimal, decrement: Decimal, status_open: bool,
                    opens_at: datetime | None = None, closes_at: datetime | None = None,
-                   ) -> Exception:
+                   *, pool_id: uuid.UUID) -> Exception:
     inv = await repo.invitation(conn, round_id, supplier_id)
+    excluded = inv is not None and (inv["status"] == "excluded" or await _not_admitted(
+        conn, pool_id, supplier_id))
     now = await repo.now(conn)
     open_now = status_open and opens_at is not None and closes_at is not None \
         and opens_at <= now < closes_at
     return bid_refusal(invited=inv is not None,
-                       excluded=inv is not None and inv["status"] == "excluded",
+                       excluded=excluded,
                        open_now=open_now, previous=inv["last_amount"] if inv else None,
                        amount=amount, decrement=decrement)
+
+
+async def _not_admitted(conn: Conn, pool_id: uuid.UUID, supplier_id: uuid.UUID) -> bool:
+    """Invited, but the eligibility copy no longer admits it (a launch raced a suspension,
+    or the suspension's event is being applied right now)."""
+    return await repo_eligibility.membership_status(conn, pool_id, supplier_id) != "admitted"
 
 
 # ---------------------------------------------------------------- close + evaluate
@@ -253,6 +265,8 @@ async def close_round(db: asyncpg.Pool, round_id: uuid.UUID, metrics: Metrics) -
     """
     async with UnitOfWork(db, SOURCE) as uow:
         conn = uow.conn
+        if not await repo_timer.claim_round(conn, round_id):
+            return False  # closed already, or another process is closing it
         r = await repo.get_round(conn, round_id, lock="FOR UPDATE")
         if r is None or r["status"] not in BIDDING_STATUSES:
             return False
@@ -279,15 +293,24 @@ async def close_round(db: asyncpg.Pool, round_id: uuid.UUID, metrics: Metrics) -
             # Keep a 100,000-bidder ranking sort in memory instead of spilling to disk.
             await conn.execute("SET LOCAL work_mem = '64MB'")
         await repo.rank_candidates(conn, round_id, r["sme_price_deduction"])
-        await _publish_award(uow, r, 1)
+        await _publish_award(uow, r, 1, check_eligibility=False)
         log.info("round_awarded", round_id=str(round_id), bidders=bidders)
         return True
 
 
-async def _publish_award(uow: UnitOfWork, r: asyncpg.Record, rank: int) -> bool:
-    """Award the round to the bidder at `rank`; False when nobody is left."""
+async def _publish_award(uow: UnitOfWork, r: asyncpg.Record, rank: int, *,
+                         check_eligibility: bool = True) -> bool:
+    """Award the round to the bidder at `rank` (for a fallback award: the first from
+    there on still admitted in the pool); False when nobody is left.
+
+    The close itself awards rank 1 unchecked: its ranking holds only bidders still
+    invited, and suspensions wait for the close on the round's key-share lock.
+    """
     conn = uow.conn
-    result = await repo.result_at_rank(conn, r["id"], rank)
+    if check_eligibility:
+        result = await _next_admitted(uow, r, rank)
+    else:
+        result = await repo.result_at_rank(conn, r["id"], rank)
     if result is None:
         return False
     award_id = uuid.uuid4()
@@ -302,6 +325,22 @@ async def _publish_award(uow: UnitOfWork, r: asyncpg.Record, rank: int) -> bool:
         "ranking": orjson.Fragment(ranking),
     })
     return True
+
+
+async def _next_admitted(uow: UnitOfWork, r: asyncpg.Record, rank: int,
+                         ) -> asyncpg.Record | None:
+    """The next result still admitted now; the ones passed over are recorded with why."""
+    await repo_eligibility.lock_pool_copy(uow.conn, r["pool_id"], "FOR SHARE")
+    result, skipped = await repo_eligibility.skip_unadmitted(uow.conn, r["id"], r["pool_id"],
+                                                             rank)
+    for x in skipped:
+        uow.audit("round-timer", "system", "award.skipped", f"/v1/rounds/{r['id']}",
+                  {"rank": x["rank"], "supplier_id": str(x["supplier_id"]),
+                   "reason": x["skipped_reason"]})
+    if skipped:
+        log.info("award_ranks_skipped", round_id=str(r["id"]),
+                 ranks=[x["rank"] for x in skipped])
+    return result
 
 
 # ---------------------------------------------------------------- acceptance
@@ -342,6 +381,8 @@ async def decline_award(db: asyncpg.Pool, award_id: uuid.UUID, caller: Principal
 async def expire_award(db: asyncpg.Pool, award_id: uuid.UUID, metrics: Metrics) -> bool:
     async with UnitOfWork(db, SOURCE) as uow:
         conn = uow.conn
+        if not await repo_timer.claim_award(conn, award_id):
+            return False  # decided already, or another process holds it
         award = await repo.get_award(conn, award_id, lock=True)
         if award is None or award["status"] != AwardStatus.PUBLISHED:
             return False
@@ -443,8 +484,10 @@ async def round_view(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal | 
 async def _render_round(conn: Conn, r: asyncpg.Record, caller: Principal | None,
                         inv: asyncpg.Record | None) -> dict[str, Any]:
     body = round_public(r)
-    sealed = r["status"] in BIDDING_STATUSES
+    sealed = _sealed(r)
     staff = caller is not None and caller.role in (Role.PROCUREMENT_CENTER, Role.BUYER)
+    if caller is not None and caller.role is Role.PROCUREMENT_CENTER:
+        body.update(close_health(r))
     if staff or not sealed:
         if r["bid_count"] is not None:
             body["bid_count"], body["bidder_count"] = r["bid_count"], r["bidder_count"]
@@ -462,6 +505,17 @@ async def _render_round(conn: Conn, r: asyncpg.Record, caller: Principal | None,
         body["award"] = award_public(award) if award is not None else None
         body["ranking"] = _ranking_public(await repo.results(conn, r["id"]))
     return body
+
+
+def _sealed(r: asyncpg.Record) -> bool:
+    """Bids (and who made them) are sealed while open, and for good once cancelled."""
+    return r["status"] in BIDDING_STATUSES or r["status"] == RoundStatus.CANCELLED
+
+
+def close_health(r: asyncpg.Record) -> dict[str, Any]:
+    """The timer's record of failed closes, for the center (codes only, no data)."""
+    return {"close_attempts": r["close_attempts"], "last_close_error": r["last_close_error"],
+            "next_close_attempt_at": _iso(r["next_close_attempt_at"])}
 
 
 async def _own_rank(conn: Conn, r: asyncpg.Record, inv: asyncpg.Record) -> int:
@@ -489,6 +543,8 @@ async def list_rounds(db: asyncpg.Pool, caller: Principal, *, status: str | None
             if caller.role is not Role.SUPPLIER:
                 body["bid_count"] = r["bid_count"]
                 body["bidder_count"] = r["bidder_count"]
+            if caller.role is Role.PROCUREMENT_CENTER:
+                body.update(close_health(r))
             if inv is not None:
                 body["my_status"] = inv["status"]
             items.append(body)
@@ -512,7 +568,7 @@ async def list_bids(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal,
         elif caller.role in (Role.PROCUREMENT_CENTER, Role.BUYER):
             if caller.role is Role.BUYER and caller.org != r["buyer_org"]:
                 raise forbidden("this round is not your organisation's")
-            if r["status"] in BIDDING_STATUSES or r["status"] == RoundStatus.CANCELLED:
+            if _sealed(r):
                 raise conflict("bids are sealed until the round closes", slug="sealed")
         else:
             raise forbidden("your role may not read bids")
@@ -530,19 +586,28 @@ def _bid_public(b: asyncpg.Record) -> dict[str, Any]:
 
 async def get_bid(db: asyncpg.Pool, round_id: uuid.UUID, bid_id: uuid.UUID, caller: Principal,
                   ) -> dict[str, Any]:
+    """Whether a bid id exists is itself sealed: a supplier asking for someone else's bid
+    gets the same 404 as for no bid, and the center and buyer get 409 for a sealed round
+    before the bid is even looked up."""
     async with db.acquire() as conn:
         r = await repo.get_round(conn, round_id)
-        b = await conn.fetchrow("SELECT * FROM bids WHERE id = $1 AND round_id = $2",
-                                bid_id, round_id)
-        if r is None or b is None:
+        if r is None:
             raise not_found("the bid")
-        own = caller.role is Role.SUPPLIER and caller.supplier_id == b["supplier_id"]
-        staff = caller.role is Role.PROCUREMENT_CENTER or (
-            caller.role is Role.BUYER and caller.org == r["buyer_org"])
-        if not own and not staff:
+        owner: uuid.UUID | None = None
+        if caller.role is Role.SUPPLIER:
+            assert caller.supplier_id is not None
+            owner = caller.supplier_id
+        elif caller.role is Role.PROCUREMENT_CENTER or (
+                caller.role is Role.BUYER and caller.org == r["buyer_org"]):
+            if _sealed(r):
+                raise conflict("bids are sealed until the round closes", slug="sealed")
+        else:
             raise forbidden("you may not see this bid")
-        if not own and (r["status"] in BIDDING_STATUSES or r["status"] == RoundStatus.CANCELLED):
-            raise conflict("bids are sealed until the round closes", slug="sealed")
+        b = await conn.fetchrow(
+            "SELECT * FROM bids WHERE id = $1 AND round_id = $2"
+            " AND ($3::uuid IS NULL OR supplier_id = $3)", bid_id, round_id, owner)
+        if b is None:
+            raise not_found("the bid")
         return _bid_public(b)
 
 

@@ -42,3 +42,10 @@ class Metrics:
             "round_timer_lateness_seconds", "Time from a round's deadline to its handling",
             ["action"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30),
             registry=r)
+        self.timer_failures = Counter(
+            "round_timer_failures_total",
+            "Closes and expiries that failed (retried with backoff), by action and error code",
+            ["action", "error"], registry=r)
+        self.rounds_close_failing = Gauge(
+            "rounds_close_failing", "Rounds past their close whose close has failed so far",
+            registry=r)
