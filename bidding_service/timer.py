@@ -32,6 +32,8 @@ log = structlog.get_logger(__name__)
 BATCH = 50
 # Closes and expiries one process runs at once (each in its own transaction).
 CONCURRENCY = 4
+# Shortest sleep between ticks that found nothing left to do.
+MIN_SLEEP = 0.05
 
 _SQLSTATE = re.compile(r"^[0-9A-Z]{5}$")
 
@@ -95,7 +97,9 @@ class RoundTimer:
             now, due = await repo_timer.next_deadline(conn)
         if due is None:
             return self._max_sleep
-        return max(0.0, min(self._max_sleep, (due - now).total_seconds()))
+        # Something past due that this tick left alone is held by another process: look
+        # again shortly rather than spin on it.
+        return max(MIN_SLEEP, min(self._max_sleep, (due - now).total_seconds()))
 
     async def _close(self, round_id: uuid.UUID) -> None:
         await service.close_round(self._db, round_id, self._metrics)

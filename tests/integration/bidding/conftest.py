@@ -35,7 +35,8 @@ def credit_code() -> str:
 
 def settings_from(env: dict[str, str], **overrides: Any) -> BiddingSettings:
     values: dict[str, Any] = {k.lower(): v for k, v in env.items()}
-    values.update(timer_max_sleep_seconds=0.2, bid_rate_per_second=1000, bid_rate_burst=1000)
+    values.update(timer_max_sleep_seconds=0.2, bid_rate_per_second=1000, bid_rate_burst=1000,
+                  timer_retry_base_seconds=0.2, timer_retry_max_seconds=1.0)
     values.update(overrides)
     return BiddingSettings(**values)
 
