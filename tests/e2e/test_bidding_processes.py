@@ -157,3 +157,62 @@ async def test_sigterm_exits_zero_while_the_broker_is_unreachable(
     started = asyncio.get_running_loop().time()
     assert proc.terminate(timeout=10) == 0
     assert asyncio.get_running_loop().time() - started < 10
+
+
+async def test_logs_name_no_bidder_of_an_open_round(
+        e2e_env: dict[str, str], auth: Auth) -> None:
+    """Every log line of a real process (at debug level) during a bid storm, an anti-
+    sniping extension and a suspension: no bidder id, bid id or amount appears in any."""
+    proc = await ServiceProcess("bidding_service", {**e2e_env, "LOG_LEVEL": "debug"}).start()
+    bidders = members(20)
+    center = auth("procurement_center", sub="center-e2e")
+    try:
+        async with aiohttp.ClientSession(base_url=proc.url) as session:
+            feed = await _feed(session, e2e_env, auth)
+            pool = await feed.pool(bidders)
+            async with session.post("/v1/rounds", headers=center, json=round_body(
+                    pool, seconds=60, extension={"window_seconds": 3600, "extend_seconds": 1,
+                                                 "max_extensions": 5})) as resp:
+                rnd = await resp.json()
+                assert resp.status == 201, rnd
+
+            def headers(m: object) -> dict[str, str]:
+                sid = str(m.id)  # type: ignore[attr-defined]
+                return auth("supplier", sub=f"s-{sid}", supplier_id=sid)
+
+            accepted: list[tuple[str, str]] = []
+
+            async def one(m: object, amount: Decimal) -> None:
+                for step in range(3):
+                    text = f"{amount - step * 7:.2f}"
+                    async with session.post(f"/v1/rounds/{rnd['id']}/bids",
+                                            json={"amount": text}, headers=headers(m)) as r:
+                        body = await r.json()
+                        assert r.status == 201, body
+                        accepted.append((body["id"], text))
+                    async with session.get(f"/v1/rounds/{rnd['id']}/bids/{body['id']}",
+                                           headers=headers(m)) as r:
+                        assert r.status == 200
+
+            await asyncio.gather(*(one(m, Decimal(90000 - i * 13))
+                                   for i, m in enumerate(bidders[:15])))
+            # A bidder and a non-bidder are suspended; the bidder then tries again.
+            await feed.member(pool, bidders[0], "suspended", reason="complaint")
+            await feed.member(pool, bidders[19], "suspended", reason="complaint")
+            async with session.post(f"/v1/rounds/{rnd['id']}/bids", json={"amount": "10.00"},
+                                    headers=headers(bidders[0])) as r:
+                assert r.status == 403
+            # Others probing for bids and the center looking at the round (their answers
+            # are checked in tests/integration/bidding/test_sealing.py; here: the logs).
+            async with session.get(f"/v1/rounds/{rnd['id']}/bids/{accepted[0][0]}",
+                                   headers=headers(bidders[18])) as r:
+                assert r.status in (403, 404)
+            async with session.get(f"/v1/rounds/{rnd['id']}", headers=center) as r:
+                assert r.status == 200
+            await feed.close()
+    finally:
+        assert proc.terminate() == 0
+    logs = proc.log_text()
+    assert '"http_request"' in logs and '"round_launched"' in logs
+    secrets = {str(m.id) for m in bidders} | {b for b, _ in accepted} | {a for _, a in accepted}
+    assert not sorted(s for s in secrets if s in logs)
