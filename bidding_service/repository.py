@@ -195,6 +195,15 @@ async def bid_counts(conn: Conn, round_id: uuid.UUID) -> tuple[int, int]:
     return int(row["bids"]), int(row["bidders"])
 
 
+async def bid_counts_many(conn: Conn, round_ids: list[uuid.UUID],
+                          ) -> dict[uuid.UUID, tuple[int, int]]:
+    """`bid_counts` of several rounds in one query (a page of a listing)."""
+    rows = await conn.fetch(
+        "SELECT round_id, count(*) AS bids, count(DISTINCT supplier_id) AS bidders FROM bids"
+        " WHERE round_id = ANY($1::uuid[]) GROUP BY round_id", round_ids)
+    return {r["round_id"]: (int(r["bids"]), int(r["bidders"])) for r in rows}
+
+
 async def invitation(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID,
                      ) -> asyncpg.Record | None:
     return await conn.fetchrow(

@@ -535,14 +535,19 @@ async def list_rounds(db: asyncpg.Pool, caller: Principal, *, status: str | None
         rows = await repo.list_rounds(conn, status=status, pool_id=pool_id, buyer_org=buyer_org,
                                       supplier_id=supplier_id, after=after, limit=limit)
         items = []
+        live: dict[uuid.UUID, tuple[int, int]] = {}
+        if caller.role is not Role.SUPPLIER:
+            live = await repo.bid_counts_many(
+                conn, [r["id"] for r in rows[:limit] if r["bid_count"] is None])
         for r in rows[:limit]:
             inv = None
             if supplier_id is not None:
                 inv = await repo.invitation(conn, r["id"], supplier_id)
             body = round_public(r)
             if caller.role is not Role.SUPPLIER:
-                body["bid_count"] = r["bid_count"]
-                body["bidder_count"] = r["bidder_count"]
+                counted = (r["bid_count"], r["bidder_count"]) if r["bid_count"] is not None \
+                    else live.get(r["id"], (0, 0))
+                body["bid_count"], body["bidder_count"] = counted
             if caller.role is Role.PROCUREMENT_CENTER:
                 body.update(close_health(r))
             if inv is not None:

@@ -82,7 +82,7 @@ async def test_counts_do_not_drop_when_a_bidder_is_suspended(
     assert await counts() == before
     async with bidding.get(f"/v1/rounds?pool_id={pool.id}", headers=center(auth)) as resp:
         listed = (await resp.json())["items"]
-    assert [(r["id"], r["bid_count"]) for r in listed] == [(rid, None)]
+    assert [(r["id"], r["bid_count"], r["bidder_count"]) for r in listed] == [(rid, 4, 3)]
 
 
 async def test_a_cancelled_round_stays_sealed(
@@ -127,7 +127,7 @@ async def test_events_and_metrics_of_an_open_round_name_no_bidder(
             assert status == 201
             secrets.add(body["id"])
         await feed.member(pool, ms[2], "suspended", reason="complaint")
-        status, problem = await bid(bidding, supplier(auth, ms[2].id), rid, "600.00")
+        status, _ = await bid(bidding, supplier(auth, ms[2].id), rid, "600.00")
         assert status == 403
         metrics = generate_latest(bidding.app[METRICS].registry).decode()
         await tap.wait_for(lambda ev: any(e["type"] == "round.extended"
