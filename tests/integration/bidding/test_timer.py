@@ -17,7 +17,7 @@ from bidding_service.app import build_app
 from bidding_service.settings import BiddingSettings
 from shared.http import METRICS
 from tests.integration.bidding.conftest import PoolFeed, members, round_body
-from tests.integration.bidding.helpers import launch, wait_status
+from tests.integration.bidding.helpers import bid, launch, wait_status
 from tests.support import EventTap, running_app
 
 Auth = Callable[..., dict[str, str]]
@@ -143,3 +143,53 @@ async def test_two_timers_close_every_round_exactly_once(
         seen = [e["data"]["round_id"] for e in tap.events
                 if e["type"] == type_ and e["data"]["round_id"] in ids]
         assert sorted(seen) == sorted(ids), type_
+
+
+async def test_an_award_whose_expiry_always_fails_delays_no_other(
+        bidding: TestClient, feed: PoolFeed, auth: Auth, db: asyncpg.Connection,
+        bidding_settings: BiddingSettings) -> None:
+    schema = bidding_settings.db_schema
+    ms = members(2)
+    pool = await feed.pool(ms)
+    rounds = [await launch(bidding, center(auth), round_body(pool, seconds=3,
+                                                             acceptance_seconds=3))
+              for _ in range(3)]
+    for r in rounds:
+        for m, amount in zip(ms, ("100.00", "200.00"), strict=True):
+            status, _ = await bid(bidding, auth("supplier", supplier_id=str(m.id)), r["id"],
+                                  amount)
+            assert status == 201
+    views = [await wait_status(bidding, r["id"], {"awarded"}, center(auth)) for r in rounds]
+    bad = views[0]["award"]["id"]  # type: ignore[index]
+    await db.execute(f"""
+        CREATE FUNCTION {schema}.fail_expiry_for_test() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'expiry refused for the test'; END $$;
+        CREATE TRIGGER fail_expiry_for_test BEFORE UPDATE ON {schema}.awards FOR EACH ROW
+            WHEN (NEW.id = '{bad}' AND NEW.status IS DISTINCT FROM OLD.status)
+            EXECUTE FUNCTION {schema}.fail_expiry_for_test();
+    """)
+    try:
+        # The other awards expire and move to the runner-up meanwhile.
+        for r in rounds[1:]:
+            await wait_status(bidding, r["id"], {"reawarded", "failed"}, center(auth))
+            assert await _first_award_status(db, r["id"]) == "expired"
+        for _ in range(200):
+            row = await db.fetchrow("SELECT status, expiry_attempts, last_expiry_error"
+                                    " FROM awards WHERE id = $1", uuid.UUID(bad))
+            assert row is not None
+            if row["expiry_attempts"] >= 2:
+                break
+            await asyncio.sleep(0.1)
+        assert row["status"] == "published" and row["expiry_attempts"] >= 2
+        assert row["last_expiry_error"] == "sqlstate-P0001"
+    finally:
+        await db.execute(f"DROP TRIGGER fail_expiry_for_test ON {schema}.awards;"
+                         f" DROP FUNCTION {schema}.fail_expiry_for_test();")
+    await wait_status(bidding, rounds[0]["id"], {"reawarded", "failed"}, center(auth))
+    assert await _first_award_status(db, rounds[0]["id"]) == "expired"
+
+
+async def _first_award_status(db: asyncpg.Connection, round_id: object) -> str:
+    status: str = await db.fetchval("SELECT status FROM awards WHERE round_id = $1 AND rank = 1",
+                                    uuid.UUID(str(round_id)))
+    return status
