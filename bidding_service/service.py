@@ -11,7 +11,7 @@ import asyncpg
 import orjson
 import structlog
 
-from bidding_service import repo_eligibility, repo_timer
+from bidding_service import eligibility, repo_timer
 from bidding_service import repository as repo
 from bidding_service.domain import (
     BIDDING_STATUSES,
@@ -127,7 +127,7 @@ async def launch_round(db: asyncpg.Pool, cmd: LaunchRound, caller: Principal,
     async with UnitOfWork(db, SOURCE) as uow:
         async def action() -> Outcome:
             conn = uow.conn
-            await repo_eligibility.lock_pool_copy(conn, cmd.pool_id, "FOR SHARE")
+            await eligibility.lock_for_launch(conn, cmd.pool_id)
             pool = await repo.get_pool(conn, cmd.pool_id)
             if pool is None:
                 raise unprocessable("no such pool is known to the bidding service",
@@ -236,8 +236,8 @@ async def _refusal(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID,
                    opens_at: datetime | None = None, closes_at: datetime | None = None,
                    *, pool_id: uuid.UUID) -> Exception:
     inv = await repo.invitation(conn, round_id, supplier_id)
-    excluded = inv is not None and (inv["status"] == "excluded" or await _not_admitted(
-        conn, pool_id, supplier_id))
+    excluded = inv is not None and (
+        inv["status"] == "excluded" or await eligibility.not_admitted(conn, pool_id, supplier_id))
     now = await repo.now(conn)
     open_now = status_open and opens_at is not None and closes_at is not None \
         and opens_at <= now < closes_at
@@ -245,12 +245,6 @@ async def _refusal(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID,
                        excluded=excluded,
                        open_now=open_now, previous=inv["last_amount"] if inv else None,
                        amount=amount, decrement=decrement)
-
-
-async def _not_admitted(conn: Conn, pool_id: uuid.UUID, supplier_id: uuid.UUID) -> bool:
-    """Invited, but the eligibility copy no longer admits it (a launch raced a suspension,
-    or the suspension's event is being applied right now)."""
-    return await repo_eligibility.membership_status(conn, pool_id, supplier_id) != "admitted"
 
 
 # ---------------------------------------------------------------- close + evaluate
@@ -308,7 +302,7 @@ async def _publish_award(uow: UnitOfWork, r: asyncpg.Record, rank: int, *,
     """
     conn = uow.conn
     if check_eligibility:
-        result = await _next_admitted(uow, r, rank)
+        result = await eligibility.next_admitted_result(uow, r, rank)
     else:
         result = await repo.result_at_rank(conn, r["id"], rank)
     if result is None:
@@ -325,22 +319,6 @@ async def _publish_award(uow: UnitOfWork, r: asyncpg.Record, rank: int, *,
         "ranking": orjson.Fragment(ranking),
     })
     return True
-
-
-async def _next_admitted(uow: UnitOfWork, r: asyncpg.Record, rank: int,
-                         ) -> asyncpg.Record | None:
-    """The next result still admitted now; the ones passed over are recorded with why."""
-    await repo_eligibility.lock_pool_copy(uow.conn, r["pool_id"], "FOR SHARE")
-    result, skipped = await repo_eligibility.skip_unadmitted(uow.conn, r["id"], r["pool_id"],
-                                                             rank)
-    for x in skipped:
-        uow.audit("round-timer", "system", "award.skipped", f"/v1/rounds/{r['id']}",
-                  {"rank": x["rank"], "supplier_id": str(x["supplier_id"]),
-                   "reason": x["skipped_reason"]})
-    if skipped:
-        log.info("award_ranks_skipped", round_id=str(r["id"]),
-                 ranks=[x["rank"] for x in skipped])
-    return result
 
 
 # ---------------------------------------------------------------- acceptance
