@@ -11,11 +11,13 @@ from typing import Any
 import asyncpg
 import pytest
 
-from shared.broker import Broker, InboxConsumer, OutboxRelay, QueueSpec
+from shared.broker import Broker, QueueSpec
 from shared.db import create_pool
 from shared.events import CloudEvent, new_event
+from shared.inbox import InboxConsumer
 from shared.metrics import Metrics
 from shared.migrations import migrate
+from shared.outbox import OutboxRelay
 from shared.uow import UnitOfWork
 from tests.support import EventTap
 

@@ -15,9 +15,9 @@ from aiohttp.test_utils import TestClient
 from pool_service.consumers import handle_award_event
 from pool_service.settings import PoolSettings
 from shared.auth import Role
-from shared.broker import InboxConsumer
 from shared.events import CloudEvent, new_event
 from shared.http import BROKER
+from shared.inbox import InboxConsumer
 from shared.metrics import Metrics
 from tests.integration.pool.conftest import Auth
 
