@@ -79,9 +79,12 @@ def describe(message: AbstractIncomingMessage) -> DeadLetter:
         if isinstance(body, dict):
             event_id, event_type = _text(body.get("id")), _text(body.get("type"))
     died = first.get("time")
+    keys = first.get("routing-keys")
+    # Dead-lettering replaced the routing key; the original one (the type) is in x-death.
+    original = _text(keys[0]) if isinstance(keys, list) and keys else None
     return DeadLetter(
         message_id=message.message_id, event_id=event_id,
-        type=event_type or message.type or message.routing_key,
+        type=event_type or message.type or original or message.routing_key,
         reason=_text(headers.get("x-first-death-reason") or first.get("reason")),
         queue=_text(headers.get("x-first-death-queue") or first.get("queue")),
         deaths=count, died_at=died if isinstance(died, datetime) else None,
