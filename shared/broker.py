@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
+import aiormq
 import asyncpg
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
@@ -164,6 +165,10 @@ class Broker:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # keep trying: the broker may start later
+                if isinstance(exc, aiormq.exceptions.ChannelPreconditionFailed):
+                    # A queue declared earlier with other arguments (an older version):
+                    # the operator must recreate it (docs/reliability.md, "Upgrading").
+                    log.error("broker_queue_arguments_differ", detail=str(exc)[:300])
                 log.warning("broker_connect_failed", error=type(exc).__name__)
                 self._pending = None
                 with contextlib.suppress(Exception):

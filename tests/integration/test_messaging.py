@@ -343,3 +343,30 @@ async def test_a_failing_row_holds_its_partition_only(
     assert rows["a1"]["published_at"] < rows["a2"]["published_at"]
     assert [(r["partitionkey"], r["sequence"]) for r in (rows["a1"], rows["a2"])] == \
         [("A", 1), ("A", 2)]
+
+
+async def test_a_queue_declared_by_v1_is_refused_loudly_until_recreated(
+        service_env: dict[str, str], amqp_channel: Any) -> None:
+    """The upgrade step of docs/reliability.md: the old queue must be recreated."""
+    from structlog.testing import capture_logs
+
+    queue = f"test.{uuid.uuid4().hex[:8]}.v1"
+    await amqp_channel.declare_queue(queue, durable=True, arguments={
+        "x-queue-type": "quorum", "x-dead-letter-exchange": "procurement.dlx",
+        "x-dead-letter-routing-key": f"{queue}.dlq"})  # what v1 declared
+    broker = Broker(service_env["AMQP_URL"], service_env["EVENTS_EXCHANGE"],
+                    [QueueSpec(queue, ["test.v1.#"])])
+    with capture_logs() as logs:
+        await broker.start()
+        await asyncio.sleep(2.5)
+        assert not broker.is_connected
+        await broker.close()
+    refused = [e for e in logs if e["event"] == "broker_queue_arguments_differ"]
+    assert refused and "PRECONDITION_FAILED" in refused[0]["detail"]
+    await amqp_channel.queue_delete(queue)  # the operator's step
+    broker = Broker(service_env["AMQP_URL"], service_env["EVENTS_EXCHANGE"],
+                    [QueueSpec(queue, ["test.v1.#"])])
+    await broker.start()
+    await asyncio.wait_for(broker.wait_ready(), 15)
+    await broker.close()
+    assert _queue_arguments(queue)["x-delivery-limit"] == 20
