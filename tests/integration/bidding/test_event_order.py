@@ -8,8 +8,10 @@ from collections.abc import Callable
 
 from aiohttp.test_utils import TestClient
 
+from bidding_service.settings import BiddingSettings
 from tests.integration.bidding.conftest import PoolFeed, members, round_body
-from tests.integration.bidding.helpers import bid, launch
+from tests.integration.bidding.helpers import bid, launch, wait_status
+from tests.support import EventTap
 
 Auth = Callable[..., dict[str, str]]
 
@@ -49,3 +51,32 @@ async def test_a_reinstate_delivered_before_its_suspension_still_invalidates_the
     await feed.wait_until(lambda ids: str(m.id) in ids, pool.id)
     status, problem = await bid(bidding, supplier(auth, m.id), rnd["id"], "40000.00")
     assert status == 403, problem
+
+
+async def test_a_round_partition_is_numbered_gaplessly_in_commit_order(
+        bidding: TestClient, feed: PoolFeed, auth: Auth,
+        bidding_settings: BiddingSettings) -> None:
+    ms = members(2)
+    pool = await feed.pool(ms)
+    async with EventTap(bidding_settings.amqp_url, bidding_settings.events_exchange,
+                        ("round.#", "award.#")) as tap:
+        rnd = await launch(bidding, auth("procurement_center", sub="center-1"),
+                           round_body(pool, seconds=3))
+        rid = rnd["id"]
+        for m, amount in zip(ms, ("100.00", "200.00"), strict=True):
+            assert (await bid(bidding, supplier(auth, m.id), rid, amount))[0] == 201
+        view = await wait_status(bidding, rid, {"awarded"}, {})
+        async with bidding.post(f"/v1/awards/{view['award']['id']}/decline",
+                                json={"reason": "team unavailable"},
+                                headers=supplier(auth, ms[0].id)) as resp:
+            assert resp.status == 200
+        mine = lambda events: [e for e in events if e.get("partitionkey") == rid]  # noqa: E731
+        await tap.wait_for(lambda events: len(mine(events)) >= 5)
+        await asyncio.sleep(0.3)
+        events = sorted(mine(tap.events), key=lambda e: int(e["sequence"]))
+    assert [e["sequence"] for e in events] == [str(n) for n in range(1, len(events) + 1)]
+    assert all(e["source"] == "/bidding-service" for e in events)
+    # A finance system orders rank 2's award.published after rank 1's award.declined.
+    assert [e["type"] for e in events] == ["round.launched", "round.closed", "award.published",
+                                           "award.declined", "award.published"]
+    assert [e["data"].get("rank") for e in events if e["type"] == "award.published"] == [1, 2]
