@@ -34,7 +34,7 @@ GROUPS: list[tuple[str, str, str]] = [
     ("  prometheus metrics", "", "prometheus_client/"),
     ("asyncpg (anywhere)", "", "asyncpg/"),
     ("aiohttp server" + " outside the handler (parse, write)", "observe", "shared/http.py"),
-    ("outbox relay", "", "shared/broker.py"),
+    ("outbox relay", "", "shared/outbox.py"),
     ("round timer", "", "bidding_service/timer.py"),
 ]
 
@@ -54,8 +54,8 @@ CLOSE_GROUPS: list[tuple[str, str, str]] = [
     ("    write_outbox", "write_outbox", "shared/uow.py"),
     ("pydantic (anywhere)", "", "pydantic"),
     ("asyncpg (anywhere)", "", "asyncpg/"),
-    ("outbox relay in total", "", "shared/broker.py"),
-    ("  relay publish (aio-pika/aiormq/pamqp)", "_publish", "shared/broker.py"),
+    ("outbox relay in total", "", "shared/outbox.py"),
+    ("  relay publish (aio-pika/aiormq/pamqp)", "_publish", "shared/outbox.py"),
     ("round timer tick (includes close_round)", "tick", "bidding_service/timer.py"),
 ]
 

@@ -41,6 +41,7 @@ def build_app(settings: ServiceSettings, *, run_background: bool = True) -> web.
         name="bidding-service",
         api=api,
         consumers=[(settings.pool_events_queue, on_pool_event)],
+        ordered_sources=["/pool-service"],
         workers=[round_timer],
         extra_metrics=rounds_gauge,
     )

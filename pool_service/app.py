@@ -33,6 +33,7 @@ def build_app(settings: PoolSettings, *, run_background: bool = True) -> web.App
         name="pool-service",
         api=api,
         consumers=[(settings.awards_queue, handle_award_event)],
+        ordered_sources=["/bidding-service"],
         workers=[lift_suspensions],
     )
     app = build_service_app(settings, spec, run_background=run_background)

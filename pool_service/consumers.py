@@ -1,7 +1,9 @@
 """Handlers of the events this service consumes: `award.*` from the bidding service.
 
-Each runs inside the inbox transaction of shared.broker.InboxConsumer, so a
-redelivered event changes nothing the second time.
+Each runs inside the inbox transaction of shared.inbox.InboxConsumer, so a
+redelivered event changes nothing the second time. The queue also carries the other
+events of a round's partition (round.*, budget.*) so the consumer sees every `sequence`
+and applies award events in order (docs/reliability.md); those are taken and ignored.
 """
 
 from __future__ import annotations
@@ -58,6 +60,6 @@ async def handle_award_event(conn: Conn, event: CloudEvent) -> None:
         await write_audit(conn, "bidding-events", "system", f"award.{_OUTCOMES[event.type]}",
                           f"/v1/awards/{data.get('award_id')}", {"event_id": str(event.id)})
     else:
-        # Bound to award.*: a new award event type this version does not know. Taking it
-        # (rather than dead-lettering) keeps the queue moving; the inbox keeps its id.
-        log.info("event_ignored", type=event.type, event_id=str(event.id))
+        # round.*/budget.*, or a new award event type this version does not know. Taking
+        # it (rather than dead-lettering) keeps the queue moving; the inbox keeps its id.
+        log.debug("event_ignored", type=event.type, event_id=str(event.id))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from pydantic import ValidationError
 
+from procure.dlq_cli import dlq_app
 from procure.errors import ProcureError
 from procure.settings import ProcureSettings, with_port
 from procure.ui import Ui, clock, money
@@ -35,6 +36,7 @@ finance_app = typer.Typer(no_args_is_help=True, help="The finance integration.")
 app.add_typer(pools_app, name="pools")
 app.add_typer(rounds_app, name="rounds")
 app.add_typer(finance_app, name="finance")
+app.add_typer(dlq_app, name="dlq")
 
 
 @dataclass

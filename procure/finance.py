@@ -3,6 +3,13 @@
 Each event is appended and fsync'ed before it is acknowledged, and ids already in the
 file are acknowledged and skipped: a crash at any point writes no event twice and
 loses none (the broker redelivers whatever was not acknowledged).
+
+Order: every event carries `partitionkey` (the round id) and `sequence` (trust.md
+section 7). The file keeps arrival order; `in_order` gives the events of each round in
+sequence order (rank 2's `award.published` after rank 1's `award.declined`, whatever
+the delivery order), and the listener warns about an event that arrived after a later
+one of its round. The queue carries only part of a round's events (award.*,
+round.failed), so a jump in the numbers is not by itself a lost event.
 """
 
 from __future__ import annotations
@@ -29,14 +36,60 @@ Event = dict[str, Any]
 OnEvent = Callable[[Event, bool], None]
 
 
+PartitionKey = tuple[str, str]
+
+
+def sequence_of(event: Event) -> tuple[PartitionKey, int] | None:
+    """((source, partitionkey), sequence) of an event carrying both, else None."""
+    key, seq = event.get("partitionkey"), event.get("sequence")
+    if not isinstance(key, str) or not isinstance(seq, str) or not seq.isdigit():
+        return None
+    return (str(event.get("source")), key), int(seq)
+
+
+def in_order(events: list[Event]) -> list[Event]:
+    """The events with each partition's events in `sequence` order (partitions in the
+    order they first appear; events without a sequence where they arrived)."""
+    first_seen: dict[PartitionKey, int] = {}
+    keyed: list[tuple[int, int, int, Event]] = []
+    for index, event in enumerate(events):
+        found = sequence_of(event)
+        if found is None:
+            keyed.append((index, 0, index, event))
+            continue
+        part, seq = found
+        first_seen.setdefault(part, index)
+        keyed.append((first_seen[part], seq, index, event))
+    return [event for *_rank, event in sorted(keyed, key=lambda k: k[:3])]
+
+
 class AwardsFile:
     """An append-only JSON-lines file of events, one envelope per line, keyed by id."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.ids: set[str] = set()
+        # The highest sequence recorded per (source, partitionkey).
+        self.last_sequence: dict[PartitionKey, int] = {}
         self.repaired = False
         self._fd: int | None = None
+
+    def _remember(self, event: Event) -> None:
+        self.ids.add(str(event["id"]))
+        found = sequence_of(event)
+        if found is not None:
+            part, seq = found
+            self.last_sequence[part] = max(seq, self.last_sequence.get(part, 0))
+
+    def events(self) -> list[Event]:
+        """Every event of the file in arrival order."""
+        out: list[Event] = []
+        for line in self.path.read_bytes().splitlines():
+            with contextlib.suppress(orjson.JSONDecodeError):
+                event = orjson.loads(line)
+                if isinstance(event, dict):
+                    out.append(event)
+        return out
 
     def open(self) -> None:
         """Read the ids already recorded (dropping a torn last line) and open for append."""
@@ -48,8 +101,9 @@ class AwardsFile:
                 self._repair_tail(data)
                 data = self.path.read_bytes()
             for line in data.splitlines():
-                with contextlib.suppress(orjson.JSONDecodeError, TypeError, AttributeError):
-                    self.ids.add(str(orjson.loads(line)["id"]))
+                with contextlib.suppress(orjson.JSONDecodeError, TypeError, AttributeError,
+                                         KeyError):
+                    self._remember(orjson.loads(line))
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             if created:
                 _fsync_dir(self.path.parent)
@@ -83,7 +137,7 @@ class AwardsFile:
         while written < len(line):
             written += os.write(self._fd, line[written:])
         os.fsync(self._fd)
-        self.ids.add(str(event["id"]))
+        self._remember(event)
 
     def close(self) -> None:
         if self._fd is not None:
@@ -109,6 +163,7 @@ class FinanceListener:
         self.file = AwardsFile(path)
         self.written = 0
         self.skipped = 0
+        self.late = 0
         self._on_event = on_event
         self._on_warning = on_warning or (lambda _text: None)
         self._conn: AbstractRobustConnection | None = None
@@ -173,6 +228,13 @@ class FinanceListener:
             await message.ack()
             self._on_event(body, False)
             return
+        found = sequence_of(body)
+        if found is not None and found[1] <= self.file.last_sequence.get(found[0], 0):
+            self.late += 1
+            self._on_warning(
+                f"{body.get('type')} (sequence {found[1]} of {found[0][1]}) arrived after "
+                f"sequence {self.file.last_sequence[found[0]]}; recorded, and "
+                "`in_order` puts it back in place")
         await asyncio.to_thread(self.file.append, body)
         await message.ack()
         self.written += 1
@@ -188,6 +250,11 @@ class FinanceListener:
 
 def describe(event: Event) -> str:
     """One line for an event of the finance queue."""
+    found = sequence_of(event)
+    return describe_data(event) + (f"  #{found[1]}" if found else "")
+
+
+def describe_data(event: Event) -> str:
     data: dict[str, Any] = event.get("data") or {}
     kind = str(event.get("type"))
     if kind == "award.published":

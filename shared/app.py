@@ -11,14 +11,7 @@ import structlog
 from aiohttp import web
 
 from shared.auth import TokenVerifier
-from shared.broker import (
-    Broker,
-    Handler,
-    InboxConsumer,
-    OutboxRelay,
-    QueueSpec,
-    system_queues,
-)
+from shared.broker import Broker, QueueSpec, system_queues
 from shared.db import create_pool
 from shared.http import (
     API,
@@ -32,7 +25,9 @@ from shared.http import (
     install_platform_routes,
     observe,
 )
+from shared.inbox import Handler, InboxConsumer
 from shared.metrics import Metrics
+from shared.outbox import OutboxRelay
 from shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
@@ -48,6 +43,8 @@ class ServiceSpec:
     api: Api
     queues: Sequence[QueueSpec] = ()
     consumers: Sequence[tuple[str, Handler]] = ()
+    # Sources whose events the consumers apply in `sequence` order per partition.
+    ordered_sources: Sequence[str] = ()
     workers: Sequence[Worker] = ()
     extra_metrics: Callable[[web.Application], Awaitable[None]] | None = None
     startup: Sequence[Callable[[web.Application], Awaitable[None]]] = field(default_factory=list)
@@ -97,7 +94,9 @@ def build_service_app(settings: ServiceSettings, spec: ServiceSpec, *,
                                 poll_seconds=settings.outbox_poll_seconds)
             tasks.append(asyncio.create_task(_forever("outbox-relay", relay.run)))
             for queue, handler in spec.consumers:
-                consumer = InboxConsumer(app[BROKER], app[DB], queue, handler, app[METRICS])
+                consumer = InboxConsumer(app[BROKER], app[DB], queue, handler, app[METRICS],
+                                         ordered_sources=spec.ordered_sources,
+                                         hold_seconds=settings.event_hold_seconds)
                 tasks.append(asyncio.create_task(_forever(f"consumer-{queue}", consumer.run)))
             for worker in spec.workers:
                 tasks.append(asyncio.create_task(

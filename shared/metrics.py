@@ -23,6 +23,10 @@ class Metrics:
         self.events_unroutable = Counter(
             "outbox_events_unroutable_total", "Events no queue was bound for", ["type"],
             registry=r)
+        self.outbox_publish_failures = Counter(
+            "outbox_publish_failures_total",
+            "Publishes of outbox rows that were returned or failed (the row stays unsent)",
+            ["reason"], registry=r)
         self.outbox_backlog = Gauge(
             "outbox_backlog", "Events written but not yet confirmed by the broker", registry=r)
         self.outbox_oldest_age = Gauge(

@@ -46,6 +46,9 @@ class ServiceSettings(BaseSettings):
     # Outbox relay: how often it looks for unsent events when no NOTIFY woke it.
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     outbox_batch_size: int = Field(default=200, ge=1, le=10_000)
+    # Consumers: how long an event whose predecessor (by `sequence`) has not been applied
+    # is held before it is applied anyway, with the gap logged (docs/reliability.md).
+    event_hold_seconds: float = Field(default=30.0, ge=0)
     # The system's consumer queues. Every service declares all of them when it connects,
     # so no event is returned as unroutable because its consumer has not started yet.
     awards_queue: str = "pool-service.awards"

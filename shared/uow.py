@@ -35,8 +35,11 @@ class UnitOfWork:
     def events(self) -> list[CloudEvent]:
         return list(self._events)
 
-    def emit(self, type_: str, subject: object, data: dict[str, Any]) -> CloudEvent:
-        event = new_event(self._source, type_, subject, data)
+    def emit(self, type_: str, subject: object, data: dict[str, Any], *,
+             partitionkey: str | None = None) -> CloudEvent:
+        """Collect an event; its `partitionkey` defaults to the key of trust.md section 7
+        for its type, its `sequence` is assigned when the outbox rows are written."""
+        event = new_event(self._source, type_, subject, data, partitionkey=partitionkey)
         self._events.append(event)
         return event
 
@@ -84,7 +87,7 @@ class UnitOfWork:
     async def _flush(self) -> None:
         conn = self.conn
         if self._events:
-            await write_outbox(conn, self._events)
+            self._events = await write_outbox(conn, self._events)
         if self._audit:
             await conn.executemany(AUDIT_INSERT, self._audit)
 
@@ -99,11 +102,39 @@ async def write_audit(conn: Conn, actor: str, role: str, action: str, subject: o
     await conn.execute(AUDIT_INSERT, actor, role, action, str(subject), details or {})
 
 
-async def write_outbox(conn: Conn, events: list[CloudEvent]) -> None:
-    """Insert events into the outbox on `conn` (which must be inside a transaction)."""
+async def write_outbox(conn: Conn, events: list[CloudEvent]) -> list[CloudEvent]:
+    """Insert events into the outbox on `conn` (which must be inside a transaction);
+    returns them with their `sequence` (trust.md section 7).
+
+    Each (source, partitionkey) has a counter row in `event_sequences`, advanced here by
+    the number of its events. The row lock is held until commit, so a concurrent
+    transaction of the same partition waits and takes the next numbers only after this
+    one committed (or gets these very numbers if it rolled back): the sequence is
+    gapless and in commit order. Partitions are locked in sorted order (no deadlock
+    between two transactions emitting into the same two partitions)."""
+    counts: dict[tuple[str, str], int] = {}
+    for e in events:
+        key = (e.source, e.partitionkey or e.subject)
+        counts[key] = counts.get(key, 0) + 1
+    next_number: dict[tuple[str, str], int] = {}
+    for key in sorted(counts):
+        last = await conn.fetchval(
+            "INSERT INTO event_sequences AS s (source, partitionkey, last_sequence)"
+            " VALUES ($1, $2, $3) ON CONFLICT (source, partitionkey)"
+            " DO UPDATE SET last_sequence = s.last_sequence + EXCLUDED.last_sequence"
+            " RETURNING last_sequence", key[0], key[1], counts[key])
+        next_number[key] = int(last) - counts[key] + 1
+    numbered: list[CloudEvent] = []
+    for e in events:
+        key = (e.source, e.partitionkey or e.subject)
+        numbered.append(e.model_copy(update={"partitionkey": key[1],
+                                             "sequence": str(next_number[key])}))
+        next_number[key] += 1
     # Serialised once here with orjson and cast by the server: no per-field pydantic dump.
     await conn.executemany(
-        "INSERT INTO outbox (event_id, type, subject, envelope)"
-        " VALUES ($1, $2, $3, $4::text::jsonb)",
-        [(e.id, e.type, e.subject, e.to_json().decode()) for e in events],
+        "INSERT INTO outbox (event_id, type, subject, partitionkey, sequence, envelope)"
+        " VALUES ($1, $2, $3, $4, $5, $6::text::jsonb)",
+        [(e.id, e.type, e.subject, e.partitionkey, int(e.sequence or 0),
+          e.to_json().decode()) for e in numbered],
     )
+    return numbered

@@ -127,10 +127,44 @@ def test_no_channel_for_an_unknown_event_type() -> None:
 def test_cloudevents_envelope() -> None:
     envelope = DOC["components"]["schemas"]["CloudEvent"]
     assert set(envelope["required"]) >= {"specversion", "id", "source", "type", "time",
-                                          "datacontenttype", "subject", "dataschemaversion",
-                                          "data"}
+                                          "datacontenttype", "subject", "partitionkey",
+                                          "sequence", "dataschemaversion", "data"}
     assert envelope["properties"]["specversion"] == {"const": "1.0"}
     assert envelope["properties"]["datacontenttype"] == {"const": "application/json"}
+
+
+def test_envelope_documents_what_the_code_emits() -> None:
+    """partitionkey and sequence (trust.md 7) as documented, checked on a real envelope."""
+    import orjson
+
+    from shared.events import new_event
+
+    envelope = DOC["components"]["schemas"]["CloudEvent"]
+    sequence = envelope["properties"]["sequence"]
+    assert sequence["type"] == "string" and "without gaps" in sequence["description"]
+    assert "<pool_id>/<supplier_id>" in envelope["properties"]["partitionkey"]["description"]
+    event = new_event("/bidding-service", "award.declined", "a1",
+                      {"round_id": "r-7", "award_id": "a1"}, sequence=12)
+    body = orjson.loads(event.to_json())
+    assert (body["partitionkey"], body["sequence"]) == ("r-7", "12")
+    assert set(envelope["required"]) <= set(body) <= set(envelope["properties"])
+    assert re.fullmatch(sequence["pattern"].strip("^$"), body["sequence"])
+    for bad in ("0", "012", "1.5", "-3"):
+        assert not re.fullmatch(sequence["pattern"].strip("^$"), bad)
+
+
+@pytest.mark.parametrize("queue", ["finance.awards", "bidding-service.pool-events",
+                                   "pool-service.awards"])
+def test_queue_arguments_documented_as_declared(queue: str) -> None:
+    from shared.broker import QueueSpec, dlq_arguments, queue_arguments
+
+    (channel,) = [c for c in DOC["channels"].values() if c["address"] == queue]
+    described = " ".join(channel["description"].split())
+    for name, value in queue_arguments(QueueSpec(queue, [])).items():
+        assert f"`{name}: {value}`" in described, (queue, name)
+    info = " ".join(DOC["info"]["description"].split())
+    for name, value in dlq_arguments().items():
+        assert f"`{name}: {value}`" in info, name
 
 
 @pytest.mark.parametrize("event_type", [t for t in SPEC_TYPES if t.startswith("pool.")])

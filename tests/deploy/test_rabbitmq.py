@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bidding_service.settings import BiddingSettings
+from shared.broker import FINANCE_KEYS, QueueSpec, dlq_arguments, queue_arguments
 
 from .support import REPO, load_one
 
@@ -43,17 +44,21 @@ def test_finance_queue_is_a_quorum_queue_with_dead_lettering() -> None:
     assert finance["durable"] is True and finance["auto_delete"] is False
     # Exactly what shared.broker.declare_queue declares, or the service's declaration
     # fails with PRECONDITION_FAILED against the pre-declared queue.
+    assert finance["arguments"] == queue_arguments(QueueSpec(FINANCE, FINANCE_KEYS))
     assert finance["arguments"] == {
         "x-queue-type": "quorum",
+        "x-delivery-limit": 20,
         "x-dead-letter-exchange": DLX,
         "x-dead-letter-routing-key": f"{FINANCE}.dlq",
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
     }
     assert bindings_to(FINANCE) == {(EXCHANGE, "award.*"), (EXCHANGE, "round.failed")}
 
 
 def test_dead_letter_queue() -> None:
     dlq = queue(f"{FINANCE}.dlq")
-    assert dlq["durable"] is True and dlq["arguments"] == {"x-queue-type": "quorum"}
+    assert dlq["durable"] is True and dlq["arguments"] == dlq_arguments()
     assert bindings_to(f"{FINANCE}.dlq") == {(DLX, f"{FINANCE}.dlq")}
 
 

@@ -365,12 +365,48 @@ async def test_finance_listen_writes_each_event_once_across_redeliveries(
         dlq = await channel.declare_queue(f"{queue}.dlq", passive=True)
         assert main.declaration_result.message_count == 0
         assert dlq.declaration_result.message_count == 1
+        # `procure dlq list` shows it with why it died, and leaves it there.
+        code, out, err = await _procure(env, "dlq", "list", f"{queue}.dlq", "--json")
+        assert code == 0, out + err
+        listed = [orjson.loads(line) for line in out.splitlines() if line.startswith("{")]
+        assert [(d["reason"], d["queue"], d["type"]) for d in listed] == \
+            [("rejected", queue, "award.published")]
+        dlq = await channel.declare_queue(f"{queue}.dlq", passive=True)
+        assert dlq.declaration_result.message_count == 1
+
+        # One round's events delivered out of order: recorded as they came, each with
+        # its sequence, and read back in sequence order.
+        round_id = str(uuid.uuid4())
+        rank1, rank2 = str(uuid.uuid4()), str(uuid.uuid4())
+        round_events = [
+            new_event("/bidding-service", "award.published", rank1,
+                      {"id": rank1, "round_id": round_id, "rank": 1}, sequence=1),
+            new_event("/bidding-service", "award.declined", rank1,
+                      {"award_id": rank1, "round_id": round_id, "reason": "x"}, sequence=2),
+            new_event("/bidding-service", "award.published", rank2,
+                      {"id": rank2, "round_id": round_id, "rank": 2}, sequence=3)]
+        for event in (round_events[0], round_events[2], round_events[1]):
+            await exchange.publish(aio_pika.Message(event.to_json(),
+                                                    content_type="application/json"),
+                                   routing_key=event.type)
+        code, out, err = await _procure(env, "--finance-queue", queue, "finance", "listen",
+                                        "--out", str(awards_file), "--count", "3",
+                                        "--timeout", "30")
+        assert code == 0, out + err
+        assert "arrived after sequence 3" in err
+        from procure.finance import AwardsFile, in_order
+
+        recorded = AwardsFile(awards_file).events()
+        assert [e.get("sequence") for e in recorded[2:]] == ["1", "3", "2"]
+        ordered = [e for e in in_order(recorded) if e.get("partitionkey") == round_id]
+        assert [(e["type"], e["sequence"]) for e in ordered] == [
+            ("award.published", "1"), ("award.declined", "2"), ("award.published", "3")]
 
         # With nothing new, a bounded listen ends without writing anything.
         code, out, err = await _procure(env, "--finance-queue", queue, "finance", "listen",
                                         "--out", str(awards_file), "--timeout", "1")
         assert code == 0, out + err
-        assert len(awards_file.read_bytes().splitlines()) == 2
+        assert len(awards_file.read_bytes().splitlines()) == 5
         await channel.queue_delete(queue)
         await channel.queue_delete(f"{queue}.dlq")
     finally:

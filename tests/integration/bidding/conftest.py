@@ -105,9 +105,13 @@ class PoolFeed:
             await self._conn.close()
 
     async def publish(self, type_: str, subject: object, data: dict[str, Any],
-                      event_id: uuid.UUID | None = None) -> dict[str, Any]:
+                      event_id: uuid.UUID | None = None, sequence: int | None = None,
+                      ) -> dict[str, Any]:
+        """One event as the pool service sends it; without `sequence` as a v1 producer
+        would (applied as it comes), with it in its partition's order."""
         assert self._exchange is not None
-        event = new_event("/pool-service", type_, subject, data).to_json_dict()
+        event = new_event("/pool-service", type_, subject, data,
+                          sequence=sequence).to_json_dict()
         if event_id is not None:
             event["id"] = str(event_id)
         await self._exchange.publish(
@@ -137,12 +141,13 @@ class PoolFeed:
 
     async def member(self, pool: PoolFixture, m: Member, status: str, *,
                      version: int | None = None, wait: bool = True,
-                     reason: str | None = None) -> None:
+                     reason: str | None = None, event: str | None = None,
+                     sequence: int | None = None) -> None:
         m.version = version if version is not None else m.version + 1
-        await self.publish(f"pool.member.{_event_word(status)}", pool.id, {
+        await self.publish(f"pool.member.{event or _event_word(status)}", pool.id, {
             "pool_id": str(pool.id), "pool_code": pool.code, "supplier": m.summary(),
             "status": status, "reason": reason, "ground": None, "until": None,
-            "at": datetime.now(UTC).isoformat(), "version": m.version})
+            "at": datetime.now(UTC).isoformat(), "version": m.version}, sequence=sequence)
         if wait:
             expected = status == "admitted"
             await self.wait_until(lambda ids: (str(m.id) in ids) == expected, pool.id)

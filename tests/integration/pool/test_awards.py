@@ -15,9 +15,9 @@ from aiohttp.test_utils import TestClient
 from pool_service.consumers import handle_award_event
 from pool_service.settings import PoolSettings
 from shared.auth import Role
-from shared.broker import InboxConsumer
 from shared.events import CloudEvent, new_event
 from shared.http import BROKER
+from shared.inbox import InboxConsumer
 from shared.metrics import Metrics
 from tests.integration.pool.conftest import Auth
 
@@ -189,3 +189,32 @@ async def test_a_duplicate_delivery_changes_nothing(
     assert await db.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1", again.id) == 1
     assert await db.fetchval("SELECT count(*) FROM awards WHERE id = $1",
                              uuid.UUID(again.data["id"])) == 1
+
+
+async def test_award_events_of_a_round_are_applied_in_sequence_order(
+        client: TestClient, service_env: dict[str, str], make_pool: Make,
+        make_supplier: Make, admit: Make, db: asyncpg.Pool) -> None:
+    """Rank 1 published (1), declined (2), rank 2 published (3), delivered 3, 2, 1."""
+    pool, first, second = await make_pool(), await make_supplier(), await make_supplier()
+    await admit(pool["id"], first["id"])
+    await admit(pool["id"], second["id"])
+    rank1 = award_published(pool, first)
+    round_id = rank1.data["round_id"]
+    rank2 = award_published(pool, second)
+    rank2.data["round_id"] = round_id
+    declined = outcome(rank1, "award.declined", "no capacity")
+    events = [e.model_copy(update={"partitionkey": round_id, "sequence": str(n)})
+              for n, e in enumerate((rank1, declined, rank2), start=1)]
+    await publish(service_env, *reversed(events))
+    applied = await eventually(lambda: _applied(db, round_id, 3))
+    assert applied == [1, 2, 3]
+    statuses = {r["id"]: r["status"] for r in await db.fetch(
+        "SELECT id, status FROM awards WHERE round_id = $1", uuid.UUID(round_id))}
+    assert statuses == {uuid.UUID(rank1.data["id"]): "declined",
+                        uuid.UUID(rank2.data["id"]): "published"}
+
+
+async def _applied(db: asyncpg.Pool, round_id: str, n: int) -> list[int] | None:
+    rows = await db.fetch("SELECT sequence FROM inbox WHERE partitionkey = $1"
+                          " ORDER BY received_at", round_id)
+    return [r["sequence"] for r in rows] if len(rows) >= n else None

@@ -14,10 +14,11 @@ from aiohttp.test_utils import TestClient
 
 from pool_service import service
 from pool_service.app import build_app
-from shared.broker import Broker, OutboxRelay
+from shared.broker import Broker
 from shared.db import create_pool
 from shared.metrics import Metrics
 from shared.migrations import migrate
+from shared.outbox import OutboxRelay
 from shared.uow import UnitOfWork
 from tests.integration.pool.conftest import MIGRATIONS, pool_body, settings_from, supplier_body
 from tests.support import EventTap, running_app
@@ -26,6 +27,7 @@ Make = Callable[..., Any]
 MEMBER_DATA_KEYS = {"pool_id", "pool_code", "supplier", "status", "reason", "ground", "until",
                     "at", "version"}
 ENVELOPE_KEYS = {"specversion", "id", "source", "type", "time", "datacontenttype", "subject",
+                 "partitionkey", "sequence",
                  "dataschemaversion", "data"}
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 
-from procure.finance import AwardsFile, describe
+from procure.finance import AwardsFile, describe, in_order
 
 
 def _event(type_: str = "award.published") -> dict[str, object]:
@@ -70,3 +70,28 @@ def test_describe_names_the_award_and_its_money() -> None:
     failed = describe({"type": "round.failed", "data": {"round_id": "r1",
                                                         "reason": "insufficient_bids"}})
     assert failed == "round.failed  round r1  reason: insufficient_bids"
+
+
+def test_in_order_puts_each_round_back_in_sequence_order(tmp_path: Path) -> None:
+    def ev(key: str, seq: int | None) -> dict[str, object]:
+        event = _event()
+        event["partitionkey"] = key
+        if seq is not None:
+            event["sequence"] = str(seq)
+        return event
+
+    arrived = [ev("r1", 1), ev("r2", 2), ev("r1", 3), ev("r1", 2), ev("r2", 1), ev("x", None)]
+    ordered = in_order(arrived)
+    assert [(e["partitionkey"], e.get("sequence")) for e in ordered] == [
+        ("r1", "1"), ("r1", "2"), ("r1", "3"), ("r2", "1"), ("r2", "2"), ("x", None)]
+    path = tmp_path / "awards.jsonl"
+    file = AwardsFile(path)
+    file.open()
+    for event in arrived:
+        file.append(event)
+    file.close()
+    again = AwardsFile(path)
+    again.open()
+    again.close()
+    assert again.last_sequence == {("/bidding-service", "r1"): 3, ("/bidding-service", "r2"): 2}
+    assert again.events() == arrived
