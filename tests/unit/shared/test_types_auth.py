@@ -131,3 +131,25 @@ async def test_a_cached_token_still_expires() -> None:
     with pytest.raises(Problem) as info:
         await verifier.verify(token)
     assert info.value.status == 401
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"a": 1, "a": 1}', b'{"a": {"b": 1, "b": 2}}', b'[{"x": [{"c": 1, "c": 2}]}]',
+    b'{"a": 1, "b": {"a": 1, "a\\u0000": 2, "a": 3}}',
+])
+def test_a_repeated_key_at_any_depth_is_malformed(raw: bytes) -> None:
+    from shared.http import loads_json
+
+    with pytest.raises(Problem) as info:
+        loads_json(raw)
+    assert info.value.status == 400
+
+
+def test_json_numbers_keep_their_text() -> None:
+    from shared.http import loads_json
+
+    data = loads_json(b'{"a": 1.5e1, "b": -0, "c": 7, "d": {"a": 1}, "e": [{"a": 2}]}')
+    assert data["a"] == 15 and data["a"].text == "1.5e1"
+    assert isinstance(data["b"], JsonNumber) and data["b"].text == "-0"
+    assert data["c"] == 7 and type(data["c"]) is int
+    assert data["d"] == {"a": 1} and data["e"] == [{"a": 2}]
