@@ -27,7 +27,7 @@ class JsonNumber(Decimal):
         return number
 
 
-# The only text money may have (http-api.md conventions): plain ASCII digits, no sign,
+# The only text money may have (docs/http-api.md, "Money"): plain ASCII digits, no sign,
 # exponent, separator, space or leading zero, at most two places. Numbers are judged by
 # their decimal text too (request bodies parse them as Decimal, keeping that text).
 _MONEY_TEXT = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]{1,2})?")
