@@ -85,6 +85,8 @@ def busiest(mine: set[int], n: int = 6) -> list[str]:
     for line in out.splitlines()[1:n + 1]:
         pcpu, pid, etime, args = [*line.split(None, 3), "", "", "", ""][:4]
         tag = "[bench] " if int(pid) in mine or "bench" in args else ""
+        # Paths of this machine stay out of the recorded results.
+        args = args.replace(f"{ROOT}/", "<repo>/").replace(str(Path.home()), "~")
         lines.append(f"{pcpu} {etime} {tag}{args}"[:150])
     return lines
 

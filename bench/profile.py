@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+ROOT = Path(__file__).resolve().parents[1]
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 OUTSIDE = " outside the handler (parse, write)"
@@ -103,7 +104,7 @@ def read(path: Path) -> list[tuple[list[tuple[str, str]], int]]:
 
 
 def _short(file: str) -> str:
-    for marker in ("site-packages/", "lib/python3", "/work/main/"):
+    for marker in ("site-packages/", "lib/python3", f"{ROOT}/"):
         if marker in file:
             file = file.split(marker, 1)[1]
     return file

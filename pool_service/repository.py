@@ -141,32 +141,40 @@ class Repository:
             " WHERE status = 'suspended' AND until IS NOT NULL AND until <= clock_timestamp()"
             " ORDER BY until LIMIT 1 FOR UPDATE SKIP LOCKED")
 
+    async def create_membership(self, pool_id: uuid.UUID, supplier_id: uuid.UUID,
+                                change: Transition) -> Row | None:
+        """Insert the first membership row (version 1), or None when a concurrent request
+        created it first: the insert waits for that one to commit and then does nothing."""
+        return await self.conn.fetchrow(
+            "INSERT INTO memberships (id, pool_id, supplier_id, status, since, reason,"
+            " ground, until, version) VALUES ($1, $2, $3, $4, clock_timestamp(), $5, $6,"
+            " $7, 1) ON CONFLICT (pool_id, supplier_id) DO NOTHING RETURNING *",
+            uuid.uuid4(), pool_id, supplier_id, change.to_status.value, change.reason,
+            change.ground, change.until)
+
     async def save_transition(self, pool_id: uuid.UUID, supplier_id: uuid.UUID,
-                              current: Row | None, change: Transition, actor: str,
+                              current: Row, change: Transition, actor: str,
                               actor_role: str) -> Row:
         """Write the membership's new state and its history row; returns the membership."""
-        if current is None:
-            row = await self.conn.fetchrow(
-                "INSERT INTO memberships (id, pool_id, supplier_id, status, since, reason,"
-                " ground, until, version) VALUES ($1, $2, $3, $4, clock_timestamp(), $5, $6,"
-                " $7, 1) RETURNING *",
-                uuid.uuid4(), pool_id, supplier_id, change.to_status.value, change.reason,
-                change.ground, change.until)
-        else:
-            row = await self.conn.fetchrow(
-                "UPDATE memberships SET status = $2, since = clock_timestamp(), reason = $3,"
-                " ground = $4, until = $5, version = version + 1 WHERE id = $1 RETURNING *",
-                current["id"], change.to_status.value, change.reason, change.ground,
-                change.until)
+        row = await self.conn.fetchrow(
+            "UPDATE memberships SET status = $2, since = clock_timestamp(), reason = $3,"
+            " ground = $4, until = $5, version = version + 1 WHERE id = $1 RETURNING *",
+            current["id"], change.to_status.value, change.reason, change.ground,
+            change.until)
         assert row is not None
+        await self.add_history(row, change, actor, actor_role)
+        return row
+
+    async def add_history(self, row: Row, change: Transition, actor: str,
+                          actor_role: str) -> None:
+        """The history row of the membership version `row` (just written)."""
         await self.conn.execute(
             "INSERT INTO membership_history (membership_id, version, pool_id, supplier_id,"
             " action, from_status, to_status, reason, ground, until, actor, actor_role, at)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            row["id"], row["version"], pool_id, supplier_id, change.action.value,
-            change.from_status, change.to_status.value, change.reason, change.ground,
-            change.until, actor, actor_role, row["since"])
-        return row
+            row["id"], row["version"], row["pool_id"], row["supplier_id"],
+            change.action.value, change.from_status, change.to_status.value, change.reason,
+            change.ground, change.until, actor, actor_role, row["since"])
 
     async def get_member(self, pool_id: uuid.UUID, supplier_id: uuid.UUID) -> Row | None:
         return await self.conn.fetchrow(

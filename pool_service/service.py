@@ -395,20 +395,34 @@ async def _transition(uow: UnitOfWork, actor: Actor, pool_id: uuid.UUID,
     supplier = await repo.get_supplier(supplier_id)
     if supplier is None:
         raise not_found(f"supplier {supplier_id}")
-    # Lock order everywhere: membership row first, then the pool row.
+    # Lock order everywhere: membership row first (a new one is inserted, ON CONFLICT,
+    # before the pool row is touched), then the pool row.
     current = locked if locked is not None else await repo.lock_membership(pool_id, supplier_id)
     if current is None and not may_create:
         raise not_found(f"membership of supplier {supplier_id} in pool {pool_id}")
     now, today = await repo.clock()
     change = domain.transition(MembershipStatus(current["status"]) if current else None, to,
                                now=now, reason=reason, ground=ground, until=until)
+    new = None if current else await repo.create_membership(pool_id, supplier_id, change)
+    if current is None and new is None:
+        # A concurrent first application/admission committed first: decide against the
+        # membership it made (its row is now locked here), as a later request would.
+        current = await repo.lock_membership(pool_id, supplier_id)
+        assert current is not None
+        change = domain.transition(MembershipStatus(current["status"]), to, now=now,
+                                   reason=reason, ground=ground, until=until)
     pool_row = await repo.adjust_admitted(pool_id, change.admitted_delta)
     if change.action in (Action.APPLIED, Action.ADMITTED):
         domain.check_accepts_members(domain.pool_status(
             pool_row["valid_from"], pool_row["valid_to"],
             pool_row["terminated_at"] is not None, today))
-    row = await repo.save_transition(pool_id, supplier_id, current, change, actor.id,
-                                     actor.role)
+    if new is not None:
+        row = new
+        await repo.add_history(row, change, actor.id, actor.role)
+    else:
+        assert current is not None
+        row = await repo.save_transition(pool_id, supplier_id, current, change, actor.id,
+                                         actor.role)
     event = MemberEvent(pool_id=pool_id, pool_code=pool_row["code"],
                         supplier=supplier_summary(supplier), status=row["status"],
                         reason=row["reason"], ground=row["ground"], until=row["until"],
@@ -422,7 +436,7 @@ async def _transition(uow: UnitOfWork, actor: Actor, pool_id: uuid.UUID,
                "version": row["version"]})
     member = await repo.get_member(pool_id, supplier_id)
     assert member is not None
-    return Changed(membership_view(member), created=current is None)
+    return Changed(membership_view(member), created=new is not None)
 
 
 async def get_member(db: asyncpg.Pool, pool_id: uuid.UUID,

@@ -33,6 +33,7 @@ from shared.problems import (
     unsupported_media_type,
 )
 from shared.settings import ServiceSettings
+from shared.types import JsonNumber
 
 log = structlog.get_logger(__name__)
 
@@ -84,15 +85,36 @@ def _errors(exc: ValidationError) -> list[dict[str, Any]]:
     return [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
 
 
+class DuplicateKey(ValueError):
+    """A JSON object names one key twice: malformed, whichever value would "win"."""
+
+
+def _json_int(text: str) -> int | JsonNumber:
+    # `-0` is 0 to int(): keep its text, so money can refuse the sign.
+    return JsonNumber(text) if text == "-0" else int(text)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Called for every object at every depth; the dict() is what json builds anyway, so
+    # a body without repeats costs one length comparison per object.
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise DuplicateKey
+    return obj
+
+
 def loads_json(raw: bytes) -> Any:
-    """JSON with numbers kept as their decimal text (money is never a binary float).
+    """JSON with numbers kept as their decimal text (money is never a binary float) and
+    no object repeating a key, at any depth (400: which value wins is undefined).
 
     Strings holding NUL or lone surrogates (valid JSON escapes, but not storable text)
     are refused here once for every endpoint.
     """
     try:
-        data = json.loads(raw.decode("utf-8"), parse_float=decimal.Decimal,
-                          parse_constant=_reject_constant)
+        data = json.loads(raw.decode("utf-8"), parse_float=JsonNumber, parse_int=_json_int,
+                          parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+    except DuplicateKey:
+        raise bad_request("an object in the body names the same key twice") from None
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise bad_request("the body is not valid UTF-8 JSON") from None
     if not _storable(data):

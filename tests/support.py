@@ -201,29 +201,53 @@ class TcpProxy:
         self._writers -= {writer, up_writer}
 
 
-def _spec_dir() -> Path:
-    """The binding contracts: $SPEC_DIR, else `../shared/spec` beside the checkout, else
-    the workplace's /work/shared/spec (a clone elsewhere still checks the real contract)."""
-    candidates = [Path(p) for p in (os.environ.get("SPEC_DIR"),) if p]
-    candidates += [ROOT.parent / "shared" / "spec", Path("/work/shared/spec")]
-    for candidate in candidates:
-        if (candidate / "http-api.md").is_file():
-            return candidate
-    return candidates[0]
+# The project's own documentation: what the tests check the code against.
+DOCS = ROOT / "docs"
 
 
-SPEC_DIR = _spec_dir()
+def markdown_section(path: Path, heading: str) -> str:
+    """The text under the `## heading` of a document, up to the next `## ` heading."""
+    text = path.read_text(encoding="utf-8")
+    start = text.index(f"\n## {heading}\n")
+    end = text.find("\n## ", start + 4)
+    return text[start:end if end != -1 else len(text)]
 
 
-def contract_paths(service: str) -> set[tuple[str, str]]:
-    """(method, path) rows of one service's table in http-api.md, params normalised."""
+def table_rows(section: str) -> list[list[str]]:
+    """The body rows (cells stripped) of every Markdown table in `section`: not the
+    header rows, nor the separator lines under them."""
+    rows: list[list[str]] = []
+    for line in section.splitlines():
+        if not line.startswith("|"):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if set("".join(cells)) <= {"-", " ", ":"}:
+            rows.pop()  # the header row above the separator
+            continue
+        rows.append(cells)
+    return rows
+
+
+def documented_endpoints(service: str) -> dict[tuple[str, str], list[str]]:
+    """(method, path) -> the cells of its row in the `## {service}` table of
+    docs/http-api.md (rows whose first cell is `` `METHOD /path` ``)."""
     import re
 
-    text = (SPEC_DIR / "http-api.md").read_text()
-    start = text.index(f"## {service}")
-    section = text[start:text.index("\n## ", start + 3)]
-    rows = re.findall(r"^\| `(GET|POST|PATCH|PUT|DELETE) ([^`?]+)", section, re.M)
-    return {(m.lower(), re.sub(r"{[^}]+}", "{}", p.strip())) for m, p in rows}
+    endpoints: dict[tuple[str, str], list[str]] = {}
+    for cells in table_rows(markdown_section(DOCS / "http-api.md", service)):
+        found = re.fullmatch(r"`(GET|POST|PATCH|PUT|DELETE) (/[^`?\s]*)`", cells[0])
+        if found:
+            key = (found[1].lower(), found[2])
+            assert key not in endpoints, f"{service}: {key} documented twice"
+            endpoints[key] = cells
+    return endpoints
+
+
+def documented_paths(service: str) -> set[tuple[str, str]]:
+    """(method, path) documented for one service in docs/http-api.md, params normalised."""
+    import re
+
+    return {(m, re.sub(r"{[^}]+}", "{}", p)) for m, p in documented_endpoints(service)}
 
 
 def document_paths(doc: dict[str, Any]) -> set[tuple[str, str]]:

@@ -1,4 +1,6 @@
-"""docs/asyncapi.yaml against the event contract in shared/spec/events.md."""
+"""docs/asyncapi.yaml against the project's own event documentation, docs/events.md:
+the same types, envelope and queues. A new event type is documented by one row in the
+"Types" table of docs/events.md and its channel, message and operation here."""
 
 from __future__ import annotations
 
@@ -8,39 +10,36 @@ from typing import Any
 import pytest
 
 from bidding_service.settings import BiddingSettings
-from tests.support import SPEC_DIR
+from tests.support import DOCS, markdown_section, table_rows
 
 from .support import REPO, load_one
 
-EVENTS_MD = SPEC_DIR / "events.md"
+EVENTS_MD = DOCS / "events.md"
 DOC: dict[str, Any] = load_one(REPO / "docs" / "asyncapi.yaml")
 EXCHANGE = BiddingSettings.model_fields["events_exchange"].default
 FINANCE = BiddingSettings.model_fields["finance_queue"].default
 
 
-def spec_event_types() -> list[str]:
-    """The event types of the spec's "Types" table; `.admitted` after `pool.member.applied`
-    is shorthand for `pool.member.admitted`."""
-    if not EVENTS_MD.is_file():
-        pytest.fail(f"event contract not found at {EVENTS_MD}")
-    text = EVENTS_MD.read_text(encoding="utf-8")
-    section = text.split("## Types", 1)[1].split("\n## ", 1)[0]
-    types: list[str] = []
-    for line in section.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if not line.startswith("|") or not cells or set(cells[0]) <= {"-", " "}:
-            continue
+def documented_types() -> dict[str, str]:
+    """Event type -> its `data` cell, from the "Types" table of docs/events.md; a `.word`
+    after a full type is shorthand for its sibling, "as above" repeats the data."""
+    types: dict[str, str] = {}
+    data = ""
+    for cells in table_rows(markdown_section(EVENTS_MD, "Types")):
         previous = None
+        data = cells[2] if "as above" not in cells[2] else data
         for token in re.findall(r"`([^`]+)`", cells[0]):
             if token.startswith("."):
                 assert previous, f"shorthand {token} without a full type before it"
                 token = previous.rsplit(".", 1)[0] + token
-            types.append(token)
+            assert token not in types, f"{token} documented twice"
+            types[token] = data
             previous = token
     return types
 
 
-SPEC_TYPES = spec_event_types()
+DOCUMENTED = documented_types()
+SPEC_TYPES = list(DOCUMENTED)  # the types docs/events.md specifies
 
 
 def resolve(ref: str) -> Any:
@@ -59,7 +58,7 @@ def deref(node: Any) -> Any:
     return node
 
 
-def test_spec_table_parses() -> None:
+def test_the_types_table_parses() -> None:
     assert len(SPEC_TYPES) == len(set(SPEC_TYPES)) >= 18
     assert {"pool.member.admitted", "pool.member.removed", "award.published"} <= set(SPEC_TYPES)
     assert all(re.fullmatch(r"[a-z]+(\.[a-z]+)+", t) for t in SPEC_TYPES), SPEC_TYPES
@@ -194,3 +193,48 @@ def test_publish_bindings_are_persistent_and_mandatory() -> None:
     for op in sends:
         amqp = deref(op["bindings"])["amqp"]
         assert amqp["deliveryMode"] == 2 and amqp["mandatory"] is True
+
+
+def test_envelope_fields_are_the_documented_ones() -> None:
+    rows = table_rows(markdown_section(EVENTS_MD, "Envelope"))
+    documented = {re.sub(r"`", "", cells[0]): cells[1] == "yes" for cells in rows}
+    envelope = DOC["components"]["schemas"]["CloudEvent"]
+    assert set(documented) == set(envelope["properties"])
+    assert {f for f, required in documented.items() if required} == set(envelope["required"])
+
+
+def test_queues_are_the_documented_ones() -> None:
+    rows = table_rows(markdown_section(EVENTS_MD, "Transport").split("### Queues", 1)[1])
+    documented = {cells[0].strip("`") for cells in rows}
+    queues = {deref(c["bindings"])["amqp"]["queue"]["name"] for c in DOC["channels"].values()
+              if deref(c.get("bindings", {})).get("amqp", {}).get("is") == "queue"}
+    assert documented == queues
+
+
+def _top_level_fields(cell: str) -> dict[str, bool]:
+    """`{a, b?, c: {x, y}}` in a data cell -> {"a": True, "b": False, "c": True}
+    (True: required)."""
+    found = re.search(r"`(\{[^`]*\})`", cell)
+    assert found, f"no field list in {cell!r}"
+    text, depth, current, fields = found[1][1:-1], 0, "", []
+    for ch in text + ",":
+        depth += ch == "{"
+        depth -= ch == "}"
+        if ch == "," and depth == 0:
+            fields.append(current.strip())
+            current = ""
+        elif depth == 0 and ch != "}":
+            current += ch
+    names = [re.match(r"[a-z_]+\??", f)[0] for f in fields if f]  # type: ignore[index]
+    return {n.rstrip("?"): not n.endswith("?") for n in names}
+
+
+@pytest.mark.parametrize("event_type", SPEC_TYPES)
+def test_documented_data_fields_exist(event_type: str) -> None:
+    channel = routing_key_channels()[event_type]
+    (message,) = [deref(m) for m in channel["messages"].values()]
+    data = deref(message["payload"]["allOf"][1]["properties"]["data"])
+    fields = _top_level_fields(DOCUMENTED[event_type])
+    assert set(fields) <= set(data["properties"]), set(fields) - set(data["properties"])
+    required = {f for f, req in fields.items() if req}
+    assert required <= set(data["required"]), required - set(data["required"])

@@ -94,6 +94,13 @@ BODIES: list[tuple[str, bytes, dict[str, str], set[int]]] = [
     ("text/plain", b'{"name": "x"}', {"Content-Type": "text/plain"}, {415}),
     ("form", b"name=x", {"Content-Type": "application/x-www-form-urlencoded"}, {415}),
     ("empty", b"", {"Content-Type": "application/json"}, {400}),
+    ("duplicate key", b'{"amount": "100.00", "amount": "1.00"}', {}, {400}),
+    ("duplicate key, same value", b'{"name": "x", "name": "x"}', {}, {400}),
+    ("nested duplicate key",
+     b'{"contact": {"email": "a@b.cn", "email": "c@d.cn"}, "buyer": {"org": "A", "org": "B"},'
+     b' "extension": {"window_seconds": 60, "window_seconds": 61}}', {}, {400}),
+    ("duplicate key deep in a list", b'{"items": [{"a": 1}, {"b": [{"c": 1, "c": 2}]}]}', {},
+     {400}),
     ("sql in fields", b'{"name": "x\'); DROP TABLE suppliers; --", "code": "a\' OR 1=1 --",'
      b' "credit_code": "\' OR \'1\'=\'1", "kind": "enterprise", "size": "small"}', {}, {422}),
 ]
@@ -207,3 +214,52 @@ async def test_bid_submission_is_rate_limited_per_caller(apps: dict[str, TestCli
     async with bidding.post(f"/v1/rounds/{uuid.uuid4()}/bids", json={"amount": "1.00"},
                             headers=other) as resp:
         assert resp.status == 404  # another caller has its own budget
+
+
+# Where each service takes money, and a body that is valid apart from that field's text
+# (pydantic reports every field, so the money field's own error is what is asserted).
+MONEY_FIELDS: list[tuple[str, str, str, str, dict[str, Any]]] = [
+    ("pool", "POST", "/v1/pools", "price_ceiling", CENTER),
+    ("pool", "POST", "/v1/pools", "max_round_budget", CENTER),
+    ("pool", "PATCH", f"/v1/pools/{uuid.UUID(int=1)}", "price_ceiling", CENTER),
+    ("pool", "PATCH", f"/v1/pools/{uuid.UUID(int=1)}", "max_round_budget", CENTER),
+    ("bidding", "POST", "/v1/rounds", "ceiling_price", CENTER),
+    ("bidding", "POST", "/v1/rounds", "min_decrement", CENTER),
+    ("bidding", "POST", f"/v1/rounds/{uuid.UUID(int=1)}/bids", "amount",
+     {"role": "supplier", "supplier_id": "fresh"}),
+]
+HOSTILE_MONEY: list[bytes] = [
+    b'"1E+2"', b'"1e2"', '"１００.００"'.encode(), b'"1_000.00"', b'" 100.00 "', b'"+100.00"',
+    b'"-100.00"', b'"0100.00"', b'"100."', b'".5"', b'"100.001"', b'"100,00"',
+    # JSON numbers, judged by their text:
+    b"1E+2", b"1e2", b"-5", b"-0", b"100.001", b"1.5e1", b"0e0",
+]
+
+
+@pytest.mark.parametrize("service,method,path,field,who", MONEY_FIELDS)
+async def test_money_text_must_be_plain_ascii_decimal(
+        apps: dict[str, TestClient], auth: Auth, service: str, method: str, path: str,
+        field: str, who: dict[str, Any]) -> None:
+    client = apps[service]
+    before = await _row_count(client)
+
+    async def field_errors(value: bytes) -> list[Any]:
+        claims = dict(who)
+        if claims.get("supplier_id") == "fresh":  # a caller of its own: no rate limit
+            claims["supplier_id"] = str(uuid.uuid4())
+        body = b'{"' + field.encode() + b'": ' + value + b"}"
+        h = {"Content-Type": "application/json", **auth(**claims)}
+        async with client.request(method, path, data=body, headers=h) as resp:
+            problem = await resp.json(content_type=None)
+            if resp.status != 422:
+                return [resp.status]
+            assert resp.content_type == "application/problem+json"
+            return [e for e in problem.get("errors", []) if e["loc"][:1] == [field]]
+
+    # The control: plain text and a plain number pass this field's validation.
+    assert await field_errors(b'"100.00"') in ([], [404])
+    assert await field_errors(b"100.5") in ([], [404])
+    for value in HOSTILE_MONEY:
+        errors = await field_errors(value)
+        assert len(errors) == 1 and "money" in errors[0]["msg"], (field, value, errors)
+    assert await _row_count(client) == before

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from shared.auth import Role, TokenVerifier, mint_token
 from shared.problems import Problem
 from shared.settings import ServiceSettings, mask_url
-from shared.types import Money, Timestamp, parse_money
+from shared.types import JsonNumber, Money, Timestamp, parse_money
 
 SECRET = "s3cret-s3cret-s3cret-s3cret-s3cret"
 
@@ -38,6 +38,42 @@ def test_money_accepts_decimal_text(value: object, expected: str) -> None:
 def test_money_refuses_anything_else(value: object) -> None:
     with pytest.raises(ValidationError):
         M(amount=value)
+
+
+# The hostile texts of issue 10: each is a number to Python's Decimal, none is money.
+HOSTILE_MONEY = ["1E+2", "1e2", "１００.００", "1_000.00", " 100.00 ", "100.00 ", "\t100.00",
+                 "+100.00", "-100.00", "-0", "0100.00", "00.50", "100.", ".50", "100,00",
+                 "١٠٠", "100.00\n", "0x10", "1 000.00", "100.0.0", "∞"]
+
+
+@pytest.mark.parametrize("text", HOSTILE_MONEY)
+def test_money_text_outside_the_plain_ascii_rule_is_refused(text: str) -> None:
+    with pytest.raises(ValidationError):
+        M(amount=text)
+
+
+@pytest.mark.parametrize("number", [Decimal("1E+2"), Decimal("-5.00"), JsonNumber("1.5e1"),
+                                    JsonNumber("100e-2"), Decimal("1E+1"), JsonNumber("-0"),
+                                    -3, Decimal("1.000")])
+def test_numbers_are_judged_by_their_decimal_text(number: object) -> None:
+    with pytest.raises(ValidationError):
+        M(amount=number)
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("0", "0.00"), ("0.5", "0.50"), ("10.05", "10.05"), (Decimal("100.0"), "100.00"), (0, "0.00"),
+])
+def test_plain_money_text_still_passes(value: object, expected: str) -> None:
+    assert M(amount=value).model_dump(mode="json")["amount"] == expected
+
+
+def test_the_published_money_pattern_is_the_rule() -> None:
+    import re
+
+    # JSON Schema patterns are ECMA-262: `$` is the very end (Python's `\Z`).
+    pattern = M.model_json_schema()["properties"]["amount"]["pattern"].replace("$", r"\Z")
+    assert not any(re.search(pattern, t) for t in HOSTILE_MONEY)
+    assert all(re.search(pattern, t) for t in ("0", "12500.00", "99999999999999.99"))
 
 
 def test_naive_time_is_refused() -> None:
@@ -95,3 +131,25 @@ async def test_a_cached_token_still_expires() -> None:
     with pytest.raises(Problem) as info:
         await verifier.verify(token)
     assert info.value.status == 401
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"a": 1, "a": 1}', b'{"a": {"b": 1, "b": 2}}', b'[{"x": [{"c": 1, "c": 2}]}]',
+    b'{"a": 1, "b": {"a": 1, "a\\u0000": 2, "a": 3}}',
+])
+def test_a_repeated_key_at_any_depth_is_malformed(raw: bytes) -> None:
+    from shared.http import loads_json
+
+    with pytest.raises(Problem) as info:
+        loads_json(raw)
+    assert info.value.status == 400
+
+
+def test_json_numbers_keep_their_text() -> None:
+    from shared.http import loads_json
+
+    data = loads_json(b'{"a": 1.5e1, "b": -0, "c": 7, "d": {"a": 1}, "e": [{"a": 2}]}')
+    assert data["a"] == 15 and data["a"].text == "1.5e1"
+    assert isinstance(data["b"], JsonNumber) and data["b"].text == "-0"
+    assert data["c"] == 7 and type(data["c"]) is int
+    assert data["d"] == {"a": 1} and data["e"] == [{"a": 2}]
