@@ -17,6 +17,7 @@ import structlog
 
 from bidding_service import repository as repo
 from bidding_service import service
+from bidding_service.sealed import Sealer
 from shared.db import listen_forever
 from shared.metrics import Metrics
 
@@ -27,12 +28,13 @@ BATCH = 50
 
 class RoundTimer:
     def __init__(self, db: asyncpg.Pool, dsn: str, schema: str, metrics: Metrics,
-                 max_sleep: float = 1.0) -> None:
+                 max_sleep: float, sealer: Sealer) -> None:
         self._db = db
         self._dsn = dsn
         self._schema = schema
         self._metrics = metrics
         self._max_sleep = max_sleep
+        self._sealer = sealer
         self._wake = asyncio.Event()
 
     async def run(self) -> None:
@@ -64,7 +66,7 @@ class RoundTimer:
             due_rounds = await repo.rounds_due(conn, BATCH)
             due_awards = await repo.awards_expired(conn, BATCH)
         for round_id in due_rounds:
-            await service.close_round(self._db, round_id, self._metrics)
+            await service.close_round(self._db, round_id, self._metrics, self._sealer)
         for award_id in due_awards:
             await service.expire_award(self._db, award_id, self._metrics)
         if len(due_rounds) == BATCH or len(due_awards) == BATCH:
