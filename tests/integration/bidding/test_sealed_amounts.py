@@ -116,3 +116,82 @@ async def test_pg_dump_of_an_open_round_holds_none_of_its_amounts(
         [str(x.candidate.supplier_id) for x in expected]
     assert view["award"]["supplier"]["id"] == str(expected[0].candidate.supplier_id)
     assert view["award"]["amount"] == f"{expected[0].candidate.amount:.2f}"
+
+
+async def _swap(settings: BiddingSettings, table: str, column: str, key: str,
+                round_id: uuid.UUID, a: uuid.UUID, b: uuid.UUID) -> None:
+    """An insider swaps two rows' ciphertexts (valid ones, each under the right key)."""
+    await _sql(settings, f"""
+        UPDATE {table} t SET {column} = o.{column}
+          FROM {table} o
+         WHERE t.round_id = $1 AND o.round_id = $1 AND t.{key} IN ($2, $3)
+           AND o.{key} IN ($2, $3) AND t.{key} <> o.{key}""", round_id, a, b)
+
+
+async def test_a_ciphertext_moved_to_another_row_is_refused_not_used(
+        bidding: TestClient, feed: PoolFeed, auth: Auth,
+        bidding_settings: BiddingSettings) -> None:
+    ms = members(2)
+    pool = await feed.pool(ms)
+    rnd = await launch(bidding, auth("procurement_center", sub="center-tamper"),
+                       round_body(pool, seconds=600, disclosure="rank"))
+    rid = uuid.UUID(rnd["id"])
+    heads = [auth("supplier", sub=f"s-{m.id}", supplier_id=str(m.id)) for m in ms]
+    bids = []
+    for h, amount in zip(heads, ("5000.00", "6000.00"), strict=True):
+        status, body = await bid(bidding, h, str(rid), amount)
+        assert status == 201
+        bids.append(uuid.UUID(body["id"]))
+    await _swap(bidding_settings, "bids", "amount_ct", "id", rid, *bids)
+    await _swap(bidding_settings, "invitations", "last_amount_ct", "supplier_id", rid,
+                ms[0].id, ms[1].id)
+    # Each row now holds an authentic ciphertext of the other bid: it must not open.
+    async with bidding.get(f"/v1/rounds/{rid}/bids/{bids[0]}", headers=heads[0]) as resp:
+        assert resp.status == 500 and resp.content_type == "application/problem+json"
+        assert "5000.00" not in await resp.text() and "6000.00" not in await resp.text()
+    async with bidding.get(f"/v1/rounds/{rid}", headers=heads[0]) as resp:
+        assert resp.status == 500
+    # A new bid is checked against the previous amount: refused, not taken as 6000.00.
+    assert (await bid(bidding, heads[0], str(rid), "5500.00"))[0] == 500
+    # The close refuses too: no result from swapped amounts, the round stays open.
+    await _sql(bidding_settings, "UPDATE rounds SET closes_at = clock_timestamp()"
+               " WHERE id = $1", rid)
+    await asyncio.sleep(2)
+    row = (await _sql(bidding_settings, "SELECT status, (SELECT count(*) FROM awards"
+                      " WHERE round_id = $1) AS awards FROM rounds WHERE id = $1", rid))[0]
+    assert (row["status"], row["awards"]) == ("open", 0)
+    # Put them back: the close then awards the real lowest bid.
+    await _swap(bidding_settings, "bids", "amount_ct", "id", rid, *bids)
+    await _swap(bidding_settings, "invitations", "last_amount_ct", "supplier_id", rid,
+                ms[0].id, ms[1].id)
+    view = await wait_status(bidding, str(rid), {"awarded"}, heads[0])
+    assert view["award"]["supplier"]["id"] == str(ms[0].id)
+    assert view["award"]["amount"] == "5000.00"
+
+
+async def test_anti_sniping_best_is_recomputed_after_the_best_bidder_is_excluded(
+        bidding: TestClient, feed: PoolFeed, auth: Auth,
+        bidding_settings: BiddingSettings) -> None:
+    ms = members(3)
+    pool = await feed.pool(ms)
+    rnd = await launch(bidding, auth("procurement_center", sub="center-best"), round_body(
+        pool, seconds=600, extension={"window_seconds": 3600, "extend_seconds": 5,
+                                      "max_extensions": 10}))
+    rid = rnd["id"]
+    heads = [auth("supplier", sub=f"s-{m.id}", supplier_id=str(m.id)) for m in ms]
+
+    async def used() -> int:
+        rows = await _sql(bidding_settings, "SELECT extensions_used FROM rounds WHERE id = $1",
+                          uuid.UUID(rid))
+        return int(rows[0]["extensions_used"])
+
+    assert (await bid(bidding, heads[0], rid, "700.00"))[0] == 201  # a first best: +1
+    assert (await bid(bidding, heads[1], rid, "900.00"))[0] == 201  # not better
+    assert await used() == 1
+    await feed.member(pool, ms[0], "suspended")  # the best bid no longer counts
+    assert (await bid(bidding, heads[2], rid, "800.00"))[0] == 201  # best of the valid: +1
+    assert (await bid(bidding, heads[1], rid, "850.00"))[0] == 201  # not better than 800
+    assert await used() == 2
+    best = (await _sql(bidding_settings, "SELECT best_ct FROM rounds WHERE id = $1",
+                       uuid.UUID(rid)))[0]["best_ct"]
+    assert best is not None and b"800" not in best
