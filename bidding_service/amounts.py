@@ -10,13 +10,16 @@ amounts of rounds closed before migration 0005 (read-only history).
 
 from __future__ import annotations
 
+import gc
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
 import asyncpg
 
-from bidding_service.domain import Candidate, Ranked
+from bidding_service.domain import Candidate, Ranked, evaluate
 from bidding_service.sealed import Sealer, best_ad, bid_ad
 from shared.db import Conn
 
@@ -102,29 +105,65 @@ async def best_before(conn: Conn, sealer: Sealer, round_id: uuid.UUID, best_ct: 
 
 
 async def candidates(conn: Conn, sealer: Sealer, round_id: uuid.UUID) -> list[Candidate]:
-    """The round's valid bidders with their last amounts, decrypted in memory."""
+    """The round's valid bidders with their last amounts, decrypted in memory.
+
+    For ranking only: names and credit codes are left empty (`store_ranking` takes them
+    from the invitations in SQL, so 100,000 of them never pass through Python)."""
     rows = await conn.fetch(
-        "SELECT round_id, supplier_id, name, credit_code, kind, size, last_bid_id,"
-        " last_amount_ct, legacy_last_amount, last_bid_at"
-        " FROM invitations WHERE round_id = $1 AND status = 'invited'"
+        "SELECT supplier_id, kind, size, last_bid_id, last_amount_ct, legacy_last_amount,"
+        " last_bid_at FROM invitations WHERE round_id = $1 AND status = 'invited'"
         " AND last_bid_id IS NOT NULL", round_id)
-    out = []
-    for r in rows:
-        amount = last_amount(sealer, r)
-        assert amount is not None
-        out.append(Candidate(r["supplier_id"], r["name"], r["credit_code"], r["kind"],
-                             r["size"], amount, r["last_bid_at"]))
-    return out
+    sealed = [r for r in rows if r[4] is not None]
+    opened = iter(sealer.open_amounts(
+        (r[4], bid_ad(round_id, r[0], r[3])) for r in sealed))
+    return [Candidate(r[0], "", "", r[1], r[2], next(opened) if r[4] is not None else r[5],
+                      r[6]) for r in rows]
+
+
+@contextmanager
+def _bulk() -> Iterator[None]:
+    """No cyclic garbage collection while 100,000 acyclic rows are built: the collector
+    would rescan them over and over (it doubled the close's time); refcounting frees
+    them as usual."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+async def ranking(conn: Conn, sealer: Sealer, round_id: uuid.UUID, sme_deduction: Decimal,
+                  ) -> list[Ranked]:
+    """The close's ranking: the valid bidders' sealed last amounts decrypted in memory and
+    ranked by the domain rule (`domain.evaluate`)."""
+    with _bulk():
+        return evaluate(await candidates(conn, sealer, round_id), sme_deduction)
 
 
 async def store_ranking(conn: Conn, round_id: uuid.UUID, ranked: list[Ranked]) -> int:
-    """Write the ranking (clear amounts: the close publishes it in this transaction)."""
-    await conn.copy_records_to_table(
-        "round_results",
-        records=[(round_id, x.rank, x.candidate.supplier_id, x.candidate.name,
-                  x.candidate.credit_code, x.candidate.kind, x.candidate.size,
-                  x.candidate.amount, x.evaluated_amount, x.candidate.final_bid_at)
-                 for x in ranked],
-        columns=["round_id", "rank", "supplier_id", "name", "credit_code", "kind", "size",
-                 "amount", "evaluated_amount", "final_bid_at"])
-    return len(ranked)
+    """Write the ranking (clear amounts: the close publishes it in this transaction).
+
+    COPY of (rank, supplier, cents) into a temporary table, then one INSERT joining the
+    invitations for the bidders' names, codes and final bid times."""
+    await conn.execute(
+        "CREATE TEMPORARY TABLE ranking_in (rank integer, supplier_id uuid, amount bigint,"
+        " evaluated bigint) ON COMMIT DROP")
+    with _bulk():
+        records = [(x.rank, x.candidate.supplier_id, int(x.candidate.amount * 100),
+                    int(x.evaluated_amount * 100)) for x in ranked]
+        await conn.copy_records_to_table("ranking_in", records=records,
+                                         columns=["rank", "supplier_id", "amount", "evaluated"])
+    del records
+    result: str = await conn.execute(
+        """
+        INSERT INTO round_results (round_id, rank, supplier_id, name, credit_code, kind, size,
+                                   amount, evaluated_amount, final_bid_at)
+        SELECT $1, x.rank, x.supplier_id, i.name, i.credit_code, i.kind, i.size,
+               x.amount / 100.0, x.evaluated / 100.0, i.last_bid_at
+          FROM ranking_in x
+          JOIN invitations i ON i.round_id = $1 AND i.supplier_id = x.supplier_id
+        """, round_id)
+    await conn.execute("DROP TABLE ranking_in")
+    return int(result.split()[-1])

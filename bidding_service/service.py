@@ -25,7 +25,6 @@ from bidding_service.domain import (
     bid_refusal,
     check_bid_amount,
     check_launch,
-    evaluate,
     extends_close,
     in_extension_window,
     own_rank,
@@ -273,8 +272,8 @@ async def close_round(db: asyncpg.Pool, round_id: uuid.UUID, metrics: Metrics,
             (now - r["closes_at"]).total_seconds())
         bids, bidders = await repo.bid_counts(conn, round_id)
         # Sealed amounts are decrypted here, in memory, and ranked by the domain rule.
-        candidates = await amounts.candidates(conn, sealer, round_id)
-        valid_bidders = len(candidates)
+        ranked = await amounts.ranking(conn, sealer, round_id, r["sme_price_deduction"])
+        valid_bidders = len(ranked)
         uow.emit("round.closed", round_id, {"round_id": str(round_id), "closed_at": now.isoformat(),
                                             "bid_count": bids, "bidder_count": bidders})
         uow.audit("round-timer", "system", "round.closed", f"/v1/rounds/{round_id}",
@@ -287,8 +286,7 @@ async def close_round(db: asyncpg.Pool, round_id: uuid.UUID, metrics: Metrics,
             log.info("round_failed", round_id=str(round_id), reason="insufficient_bids")
             return True
         await repo.mark_closed(conn, round_id, RoundStatus.AWARDED, None, now, bids, bidders)
-        await amounts.store_ranking(conn, round_id,
-                                    evaluate(candidates, r["sme_price_deduction"]))
+        await amounts.store_ranking(conn, round_id, ranked)
         await _publish_award(uow, r, 1)
         log.info("round_awarded", round_id=str(round_id), bidders=bidders)
         return True

@@ -16,6 +16,7 @@ from bidding_service.domain import Candidate, evaluate
 from bidding_service.settings import BiddingSettings
 from tests.integration.bidding.conftest import PoolFeed, members, round_body
 from tests.integration.bidding.helpers import bid, launch, wait_status
+from tests.integration.bidding.storm import check_storm, storm
 
 Auth = Callable[..., dict[str, str]]
 CEILING = "90000000.00"
@@ -195,3 +196,38 @@ async def test_anti_sniping_best_is_recomputed_after_the_best_bidder_is_excluded
     best = (await _sql(bidding_settings, "SELECT best_ct FROM rounds WHERE id = $1",
                        uuid.UUID(rid)))[0]["best_ct"]
     assert best is not None and b"800" not in best
+
+
+async def test_200_bidders_with_anti_sniping_close_correctly(
+        bidding: TestClient, feed: PoolFeed, auth: Auth,
+        bidding_settings: BiddingSettings) -> None:
+    """Every bid in the window reads the sealed best; new bests update it under the
+    round's row lock while the others keep only their key-share lock."""
+    bidders = members(200)
+    for m in bidders:
+        m.size = random.choice(["large", "small"])
+    pool = await feed.pool(bidders)
+    center = auth("procurement_center", sub="center-storm-best")
+    tokens = {m.id: auth("supplier", sub=f"s-{m.id}", supplier_id=str(m.id)) for m in bidders}
+    rnd = await launch(bidding, center, round_body(
+        pool, seconds=4, ceiling_price="500000.00", sme_price_deduction="0.06",
+        extension={"window_seconds": 2, "extend_seconds": 1, "max_extensions": 3}))
+    result = await storm([bidding], rnd["id"], bidders, lambda m: tokens[m.id],
+                         Decimal("480000"))
+    view = await wait_status(bidding, rnd["id"], {"awarded"}, center, timeout=60)
+    bids: list[dict[str, object]] = []
+    cursor = None
+    while True:
+        params = {"limit": "200", **({"cursor": cursor} if cursor else {})}
+        async with bidding.get(f"/v1/rounds/{rnd['id']}/bids", params=params,
+                               headers=center) as resp:
+            page = await resp.json()
+        bids += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    check_storm(result, bids, bidders, Decimal("0.06"), view["award"], view["ranking"])
+    assert 1 <= view["extensions_used"] <= 3
+    best = (await _sql(bidding_settings, "SELECT best_ct FROM rounds WHERE id = $1",
+                       uuid.UUID(rnd["id"])))[0]["best_ct"]
+    assert best is not None
