@@ -20,24 +20,31 @@ from decimal import Decimal
 import asyncpg
 
 from bidding_service.domain import Candidate, Ranked, evaluate
-from bidding_service.sealed import Sealer, best_ad, bid_ad
+from bidding_service.sealed import SealedDataError, Sealer, best_ad, bid_ad
 from shared.db import Conn
 
 
 def bid_amount(sealer: Sealer, b: asyncpg.Record) -> Decimal:
     """A bids row's amount (refuses a ciphertext moved from another row)."""
     if b["amount_ct"] is None:
-        legacy: Decimal = b["legacy_amount"]
+        legacy: Decimal | None = b["legacy_amount"]
+        if legacy is None:
+            raise SealedDataError("a bid without its amount")
         return legacy
     return sealer.open_amount(b["amount_ct"], bid_ad(b["round_id"], b["supplier_id"], b["id"]))
 
 
-def last_amount(sealer: Sealer, inv: asyncpg.Record) -> Decimal | None:
-    """An invitation's last amount, or None before its first bid."""
+def last_amount(sealer: Sealer, inv: asyncpg.Record, *, legacy_ok: bool = True,
+                ) -> Decimal | None:
+    """An invitation's last amount, or None before its first bid. A clear amount is
+    history of a round closed before migration 0005: in a round still open
+    (`legacy_ok=False`) it can only have been written there, and is refused."""
     if inv["last_bid_id"] is None:
         return None
     if inv["last_amount_ct"] is None:
         legacy: Decimal | None = inv["legacy_last_amount"]
+        if legacy is None or not legacy_ok:
+            raise SealedDataError("an invitation's last bid without its sealed amount")
         return legacy
     return sealer.open_amount(inv["last_amount_ct"],
                               bid_ad(inv["round_id"], inv["supplier_id"], inv["last_bid_id"]))
@@ -60,7 +67,7 @@ async def lower_own_bid(conn: Conn, sealer: Sealer, round_id: uuid.UUID,
         round_id, supplier_id)
     if inv is None or inv["status"] != "invited":
         return None
-    previous = last_amount(sealer, inv)
+    previous = last_amount(sealer, inv, legacy_ok=False)
     if previous is not None and amount > previous - decrement:
         return None
     return LoweredBid(sealer.seal_amount(amount, bid_ad(round_id, supplier_id, bid_id)),
@@ -104,20 +111,24 @@ async def best_before(conn: Conn, sealer: Sealer, round_id: uuid.UUID, best_ct: 
     return best_now
 
 
-async def candidates(conn: Conn, sealer: Sealer, round_id: uuid.UUID) -> list[Candidate]:
+async def candidates(conn: Conn, sealer: Sealer, round_id: uuid.UUID, *,
+                     legacy_ok: bool = False) -> list[Candidate]:
     """The round's valid bidders with their last amounts, decrypted in memory.
 
     For ranking only: names and credit codes are left empty (`store_ranking` takes them
-    from the invitations in SQL, so 100,000 of them never pass through Python)."""
+    from the invitations in SQL, so 100,000 of them never pass through Python). Clear
+    amounts (rounds closed before migration 0005) only with `legacy_ok`."""
     rows = await conn.fetch(
-        "SELECT supplier_id, kind, size, last_bid_id, last_amount_ct, legacy_last_amount,"
-        " last_bid_at FROM invitations WHERE round_id = $1 AND status = 'invited'"
+        "SELECT supplier_id, kind, size, last_bid_id, last_amount_ct, last_bid_at,"
+        " legacy_last_amount FROM invitations WHERE round_id = $1 AND status = 'invited'"
         " AND last_bid_id IS NOT NULL", round_id)
     sealed = [r for r in rows if r[4] is not None]
-    opened = iter(sealer.open_amounts(
-        (r[4], bid_ad(round_id, r[0], r[3])) for r in sealed))
-    return [Candidate(r[0], "", "", r[1], r[2], next(opened) if r[4] is not None else r[5],
-                      r[6]) for r in rows]
+    if len(sealed) < len(rows) and (not legacy_ok or any(
+            r[4] is None and r[6] is None for r in rows)):
+        raise SealedDataError("a bidder's last bid without its sealed amount")
+    opened = iter(sealer.open_amounts((r[4], bid_ad(round_id, r[0], r[3])) for r in sealed))
+    return [Candidate(r[0], "", "", r[1], r[2], next(opened) if r[4] is not None else r[6],
+                      r[5]) for r in rows]
 
 
 @contextmanager

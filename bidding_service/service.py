@@ -475,7 +475,7 @@ async def _render_round(conn: Conn, r: asyncpg.Record, caller: Principal | None,
 
 async def _own_rank(conn: Conn, r: asyncpg.Record, inv: asyncpg.Record, sealer: Sealer,
                     ) -> int:
-    others = [c for c in await amounts.candidates(conn, sealer, r["id"])
+    others = [c for c in await amounts.candidates(conn, sealer, r["id"], legacy_ok=True)
               if c.supplier_id != inv["supplier_id"]]
     last = amounts.last_amount(sealer, inv)
     assert last is not None

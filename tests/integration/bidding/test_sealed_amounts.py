@@ -231,3 +231,23 @@ async def test_200_bidders_with_anti_sniping_close_correctly(
     best = (await _sql(bidding_settings, "SELECT best_ct FROM rounds WHERE id = $1",
                        uuid.UUID(rnd["id"])))[0]["best_ct"]
     assert best is not None
+
+
+async def test_a_clear_amount_written_into_an_open_round_is_refused(
+        bidding: TestClient, feed: PoolFeed, auth: Auth,
+        bidding_settings: BiddingSettings) -> None:
+    ms = members(2)
+    pool = await feed.pool(ms)
+    rnd = await launch(bidding, auth("procurement_center", sub="center-downgrade"),
+                       round_body(pool, seconds=600))
+    rid = uuid.UUID(rnd["id"])
+    head = auth("supplier", sub=f"s-{ms[0].id}", supplier_id=str(ms[0].id))
+    assert (await bid(bidding, head, str(rid), "5000.00"))[0] == 201
+    # An insider replaces the sealed last amount by a clear one, to lift the own floor.
+    await _sql(bidding_settings, "UPDATE invitations SET last_amount_ct = NULL,"
+               " legacy_last_amount = 99999.00 WHERE round_id = $1 AND supplier_id = $2",
+               rid, ms[0].id)
+    assert (await bid(bidding, head, str(rid), "6000.00"))[0] == 500
+    assert (await _sql(bidding_settings, "SELECT count(*) AS n FROM bids WHERE round_id = $1",
+                       rid))[0]["n"] == 1
+    await _sql(bidding_settings, "UPDATE rounds SET status = 'cancelled' WHERE id = $1", rid)
