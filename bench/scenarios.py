@@ -4,6 +4,7 @@ lateness, scale of state. Each returns plain data for the results file."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import glob
 import os
 import random
@@ -36,6 +37,7 @@ from bench.feed import (
 from bench.loadgen import cpu_delta, cpu_snapshot
 from bench.procs import ROOT, TMP, Proc, free_port, machine_cpu, python_module
 from bench.stats import agg, dist
+from bidding_service.sealed import Sealer, bid_ad
 from shared.auth import Role, mint_token
 
 RESULTS = ROOT / "bench" / "results"
@@ -81,6 +83,8 @@ class Context:
     bidding: list[Proc]
     others: dict[str, Proc] = field(default_factory=dict)
     rss: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    # The bidding processes' BID_ENCRYPTION_KEY: the close scenario seals its bids with it.
+    bid_key: bytes = field(default_factory=lambda: os.urandom(32))
     notes: list[str] = field(default_factory=list)
 
     def service_env(self, port: int) -> dict[str, str]:
@@ -94,6 +98,7 @@ class Context:
             "JWT_SECRET": self.secret, "ROUND_MIN_DURATION_SECONDS": "1",
             "BID_RATE_PER_SECOND": "1000000", "BID_RATE_BURST": "1000000",
             "LOG_LEVEL": "warning",
+            "BID_ENCRYPTION_KEY": base64.b64encode(self.bid_key).decode(),
         }
 
     def record_rss(self, phase: str) -> None:
@@ -458,8 +463,11 @@ VALUES ($1, $2, 'bench-close', '压测预选库', '压测 close round', 'bench',
 """
 
 
-async def load_closing_round(conn: asyncpg.Connection, n: int, seed: int) -> uuid.UUID:
-    """A round with n invited suppliers each holding one valid bid, loaded with COPY."""
+async def load_closing_round(conn: asyncpg.Connection, n: int, seed: int, bid_key: bytes,
+                             ) -> uuid.UUID:
+    """A round with n invited suppliers each holding one valid bid (sealed under the
+    service's BID_ENCRYPTION_KEY, as the bid path stores it), loaded with COPY."""
+    sealer = Sealer(bid_key)
     rng = random.Random(seed)
     round_id = uuid.uuid4()
     now = datetime.now(UTC)
@@ -470,18 +478,19 @@ async def load_closing_round(conn: asyncpg.Connection, n: int, seed: int) -> uui
         bid_id = uuid.uuid4()
         amount = Decimal(rng.randint(10_000_000, 50_000_000)) / 100
         at = now - timedelta(seconds=rng.uniform(1, 50))
+        sealed = sealer.seal_amount(amount, bid_ad(round_id, m.id, bid_id))
         inv.append((round_id, m.id, m.name, m.credit_code, m.kind, m.size, "invited", bid_id,
-                    amount, at, 1))
-        bids.append((bid_id, round_id, m.id, amount, at, True))
+                    sealed, at, 1))
+        bids.append((bid_id, round_id, m.id, sealed, at, True))
     async with conn.transaction():
         await conn.execute(ROUND_INSERT, round_id, uuid.uuid4(), n)
         await conn.copy_records_to_table(
             "invitations", records=inv,
             columns=["round_id", "supplier_id", "name", "credit_code", "kind", "size",
-                     "status", "last_bid_id", "last_amount", "last_bid_at", "bids_made"])
+                     "status", "last_bid_id", "last_amount_ct", "last_bid_at", "bids_made"])
         await conn.copy_records_to_table(
             "bids", records=bids,
-            columns=["id", "round_id", "supplier_id", "amount", "submitted_at", "valid"])
+            columns=["id", "round_id", "supplier_id", "amount_ct", "submitted_at", "valid"])
     return round_id
 
 
@@ -521,7 +530,8 @@ async def phase_close(ctx: Context) -> dict[str, Any]:
             runs = []
             for rep in range(ctx.cfg.close_reps):
                 t_load = time.perf_counter()
-                round_id = await load_closing_round(conn, n, seed=1000 * rep + n)
+                round_id = await load_closing_round(conn, n, seed=1000 * rep + n,
+                                                    bid_key=ctx.bid_key)
                 load_s = time.perf_counter() - t_load
                 spy = None
                 if profiled and n == max(ctx.cfg.close_sizes) and rep == ctx.cfg.close_reps - 1:

@@ -25,6 +25,7 @@ from bidding_service.schemas import (
     RoundQuery,
     SubmitBid,
 )
+from bidding_service.sealed import Sealer
 from bidding_service.settings import BiddingSettings
 from shared.audit import install_audit_route
 from shared.auth import Role
@@ -47,6 +48,7 @@ from shared.ratelimit import RateLimiter
 
 api = Api(title="Bidding service")
 RATE_LIMITER = web.AppKey("bid_rate_limiter", RateLimiter)
+SEALER = web.AppKey("bid_sealer", Sealer)
 
 CENTER = Role.PROCUREMENT_CENTER
 BUYER = Role.BUYER
@@ -103,7 +105,8 @@ async def list_rounds(request: web.Request) -> web.Response:
            response=RoundOut, errors=(401, 403, 404))
 async def get_round(request: web.Request) -> web.Response:
     caller = await optional_principal(request)
-    body = await service.round_view(request.app[DB], path_uuid(request, "round_id"), caller)
+    body = await service.round_view(request.app[DB], path_uuid(request, "round_id"), caller,
+                                    request.app[SEALER])
     return render(body)
 
 
@@ -115,9 +118,10 @@ async def submit_bid(request: web.Request) -> web.Response:
     round_id = path_uuid(request, "round_id")
     key = check_key(request.headers.get("Idempotency-Key"))
     cmd = await parse_body(request, SubmitBid)
+    sealer = request.app[SEALER]
     outcome = await service.submit_bid(
         request.app[DB], round_id, caller, cmd.amount, key,
-        request_hash([str(round_id), str(cmd.amount)]), request.app[METRICS])
+        sealer.fingerprint([str(round_id), str(cmd.amount)]), request.app[METRICS], sealer)
     return _created(outcome)
 
 
@@ -128,7 +132,8 @@ async def list_bids(request: web.Request) -> web.Response:
     caller = await authenticate(request, CENTER, BUYER, SUPPLIER)
     q = parse_query(request, PageQuery)
     items, after = await service.list_bids(request.app[DB], path_uuid(request, "round_id"),
-                                           caller, _after(q.cursor), q.limit)
+                                           caller, _after(q.cursor), q.limit,
+                                           request.app[SEALER])
     return render(_page(items, after))
 
 
@@ -137,7 +142,7 @@ async def list_bids(request: web.Request) -> web.Response:
 async def get_bid(request: web.Request) -> web.Response:
     caller = await authenticate(request, CENTER, BUYER, SUPPLIER)
     body = await service.get_bid(request.app[DB], path_uuid(request, "round_id"),
-                                 path_uuid(request, "bid_id"), caller)
+                                 path_uuid(request, "bid_id"), caller, request.app[SEALER])
     return render(body)
 
 

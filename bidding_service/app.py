@@ -8,8 +8,9 @@ from aiohttp import web
 
 from bidding_service import repo_timer
 from bidding_service import repository as repo
-from bidding_service.api import RATE_LIMITER, api
+from bidding_service.api import RATE_LIMITER, SEALER, api
 from bidding_service.consumers import on_pool_event
+from bidding_service.sealed import Sealer
 from bidding_service.settings import BiddingSettings
 from bidding_service.timer import RoundTimer
 from shared.app import ServiceSpec, build_service_app
@@ -22,11 +23,13 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def build_app(settings: ServiceSettings, *, run_background: bool = True) -> web.Application:
     assert isinstance(settings, BiddingSettings)
+    # Refuses to build without BID_ENCRYPTION_KEY unless DEV_MODE (trust.md 3).
+    sealer = Sealer(settings.bid_key())
 
     async def round_timer(app: web.Application) -> None:
         timer = RoundTimer(app[DB], settings.database_url, settings.db_schema, app[METRICS],
-                           settings.timer_max_sleep_seconds, settings.timer_retry_base_seconds,
-                           settings.timer_retry_max_seconds)
+                           settings.timer_max_sleep_seconds, sealer,
+                           settings.timer_retry_base_seconds, settings.timer_retry_max_seconds)
         await timer.run()
 
     async def rounds_gauge(app: web.Application) -> None:
@@ -47,4 +50,5 @@ def build_app(settings: ServiceSettings, *, run_background: bool = True) -> web.
     )
     app = build_service_app(settings, spec, run_background=run_background)
     app[RATE_LIMITER] = RateLimiter(settings.bid_rate_per_second, settings.bid_rate_burst)
+    app[SEALER] = sealer
     return app

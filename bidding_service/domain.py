@@ -156,7 +156,7 @@ def in_extension_window(ext: Extension | None, closes_at: datetime, now: datetim
     return ext is not None and now >= closes_at - timedelta(seconds=ext.window_seconds)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """A valid bidder at close: its last bid counts."""
 
@@ -169,7 +169,7 @@ class Candidate:
     final_bid_at: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ranked:
     rank: int
     candidate: Candidate
@@ -192,12 +192,10 @@ def evaluate(candidates: list[Candidate], sme_deduction: Decimal) -> list[Ranked
                 0 if c.kind == SupplierKind.SOCIAL_ORGANIZATION else 1,
                 c.final_bid_at, str(c.supplier_id))
 
-    ordered = sorted(candidates, key=key)
-    return [
-        Ranked(i, c, evaluated_price(c.amount, c.size, sme_deduction).quantize(
-            CENT, rounding=ROUND_HALF_UP))
-        for i, c in enumerate(ordered, start=1)
-    ]
+    # Each key once (100,000 bidders at a close): the exact evaluated price is its head.
+    ordered = sorted(((key(c), c) for c in candidates), key=lambda kc: kc[0])
+    return [Ranked(i, c, k[0].quantize(CENT, rounding=ROUND_HALF_UP))
+            for i, (k, c) in enumerate(ordered, start=1)]
 
 
 def own_rank(mine: Candidate, others: list[Candidate], sme_deduction: Decimal) -> int:

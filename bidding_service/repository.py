@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
-from bidding_service.domain import Candidate, Extension, PoolTerms
+from bidding_service.domain import Extension, PoolTerms
 from bidding_service.repo_eligibility import admitted_now
 from shared.db import Conn
 from shared.uow import write_audit
@@ -85,6 +84,8 @@ async def exclude_from_open_rounds(conn: Conn, pool_id: uuid.UUID, supplier_id: 
                 "UPDATE bids SET valid = false, invalidated_reason = $3"
                 " WHERE round_id = $1 AND supplier_id = $2 AND valid", r["id"], supplier_id,
                 reason)
+            # The round's sealed best price may have been this bid: recompute it when needed.
+            await conn.execute("UPDATE rounds SET best_ct = NULL WHERE id = $1", r["id"])
             await write_audit(conn, "pool-events", "system", "invitation.excluded",
                               f"/v1/rounds/{r['id']}",
                               {"supplier_id": str(supplier_id), "reason": reason})
@@ -212,29 +213,31 @@ async def invitation(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID,
 
 
 async def place_bid(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID, bid_id: uuid.UUID,
-                    amount: Decimal, decrement: Decimal, opens_at: datetime,
+                    amount_ct: bytes, previous_bid_id: uuid.UUID | None, opens_at: datetime,
                     closes_at: datetime, actor: str, pool_id: uuid.UUID) -> datetime | None:
     """Record the bid if, by the database clock now, the round is open, the supplier is
-    still invited, still admitted in the pool by the eligibility copy, and the amount is
-    below its previous bid; else None.
+    still invited, still admitted in the pool by the eligibility copy, with its last bid
+    still `previous_bid_id`; else None.
 
     The caller holds a key-share lock on the round row, so a close cannot evaluate
-    before this transaction has committed or rolled back. The audit row (never the
-    amount: bids are sealed) is written by the same statement.
+    before this transaction has committed or rolled back, and has checked the amount
+    against the previous one under the invitation's row lock (`amounts.lower_own_bid`):
+    the amount is stored only sealed (trust.md 3). The audit row (never the amount:
+    bids are sealed) is written by the same statement.
     """
     submitted: datetime | None = await conn.fetchval(
         """
         WITH accepted AS (
             UPDATE invitations
-               SET last_bid_id = $3, last_amount = $4, last_bid_at = clock_timestamp(),
+               SET last_bid_id = $3, last_amount_ct = $4, last_bid_at = clock_timestamp(),
                    bids_made = bids_made + 1
              WHERE round_id = $1 AND supplier_id = $2 AND status = 'invited'
-               AND (last_amount IS NULL OR $4 <= last_amount - $5)
+               AND last_bid_id IS NOT DISTINCT FROM $5
                AND clock_timestamp() >= $6 AND clock_timestamp() < $7
                AND """ + admitted_now("$9", "$2") + """
             RETURNING last_bid_at
         ), stored AS (
-            INSERT INTO bids (id, round_id, supplier_id, amount, submitted_at)
+            INSERT INTO bids (id, round_id, supplier_id, amount_ct, submitted_at)
             SELECT $3, $1, $2, $4, last_bid_at FROM accepted
             RETURNING submitted_at
         ), audited AS (
@@ -245,15 +248,9 @@ async def place_bid(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID, bid
         )
         SELECT submitted_at FROM stored
         """,
-        round_id, supplier_id, bid_id, amount, decrement, opens_at, closes_at, actor, pool_id)
+        round_id, supplier_id, bid_id, amount_ct, previous_bid_id, opens_at, closes_at, actor,
+        pool_id)
     return submitted
-
-
-async def best_amount(conn: Conn, round_id: uuid.UUID) -> Decimal | None:
-    value: Decimal | None = await conn.fetchval(
-        "SELECT min(last_amount) FROM invitations WHERE round_id = $1 AND status = 'invited'",
-        round_id)
-    return value
 
 
 async def extend_round(conn: Conn, round_id: uuid.UUID, extend_seconds: int,
@@ -284,47 +281,6 @@ async def supplier_bids(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID 
     args.append(limit + 1)
     return await conn.fetch(
         f"SELECT * FROM bids WHERE {where} ORDER BY submitted_at, id LIMIT ${len(args)}", *args)
-
-
-async def candidates(conn: Conn, round_id: uuid.UUID) -> list[Candidate]:
-    rows = await conn.fetch(
-        "SELECT supplier_id, name, credit_code, kind, size, last_amount, last_bid_at"
-        " FROM invitations WHERE round_id = $1 AND status = 'invited'"
-        " AND last_amount IS NOT NULL", round_id)
-    return [Candidate(r["supplier_id"], r["name"], r["credit_code"], r["kind"], r["size"],
-                      r["last_amount"], r["last_bid_at"]) for r in rows]
-
-
-async def count_candidates(conn: Conn, round_id: uuid.UUID) -> int:
-    n: int = await conn.fetchval(
-        "SELECT count(*) FROM invitations WHERE round_id = $1 AND status = 'invited'"
-        " AND last_amount IS NOT NULL", round_id)
-    return n
-
-
-async def rank_candidates(conn: Conn, round_id: uuid.UUID, sme_deduction: Decimal) -> int:
-    """Store the ranking of the valid bidders, computed in the database.
-
-    The same order as `domain.evaluate` (the rule's reference, which tests compare this
-    against): exact evaluated price, social organizations first, earlier final bid,
-    supplier id; the published evaluated price rounded half-up to cents. Done in SQL so
-    a close with 100,000 bidders does not move them through Python twice.
-    """
-    result: str = await conn.execute(
-        """
-        INSERT INTO round_results (round_id, rank, supplier_id, name, credit_code, kind, size,
-                                   amount, evaluated_amount, final_bid_at)
-        SELECT $1, row_number() OVER w, supplier_id, name, credit_code, kind, size,
-               last_amount, round(evaluated, 2), last_bid_at
-          FROM (SELECT i.*, CASE WHEN size IN ('small', 'micro')
-                                 THEN last_amount * (1 - $2::numeric)
-                                 ELSE last_amount END AS evaluated
-                  FROM invitations i
-                 WHERE round_id = $1 AND status = 'invited' AND last_amount IS NOT NULL) c
-        WINDOW w AS (ORDER BY evaluated, kind <> 'social_organization', last_bid_at,
-                     supplier_id::text COLLATE "C")
-        """, round_id, sme_deduction)
-    return int(result.split()[-1])
 
 
 async def mark_closed(conn: Conn, round_id: uuid.UUID, status: str, reason: str | None,

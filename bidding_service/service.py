@@ -11,7 +11,7 @@ import asyncpg
 import orjson
 import structlog
 
-from bidding_service import eligibility, repo_timer
+from bidding_service import amounts, eligibility, repo_timer
 from bidding_service import repository as repo
 from bidding_service.domain import (
     BIDDING_STATUSES,
@@ -31,6 +31,7 @@ from bidding_service.domain import (
     required_decrement,
 )
 from bidding_service.schemas import LaunchRound
+from bidding_service.sealed import Sealer
 from shared.auth import Principal, Role
 from shared.db import Conn
 from shared.idempotency import Outcome, once
@@ -172,7 +173,7 @@ async def launch_round(db: asyncpg.Pool, cmd: LaunchRound, caller: Principal,
 
 async def submit_bid(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal, amount: Decimal,
                      idempotency_key: str | None, fingerprint: str, metrics: Metrics,
-                     ) -> Outcome:
+                     sealer: Sealer) -> Outcome:
     """Take a bid iff it commits while the round is open by the database clock."""
     supplier_id = caller.supplier_id
     assert supplier_id is not None
@@ -183,30 +184,33 @@ async def submit_bid(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal, a
             # of them, and bids arriving after the close see it closed.
             r = await conn.fetchrow(
                 "SELECT status, pool_id, opens_at, closes_at, ceiling_price, min_decrement,"
-                " ext_window_seconds, ext_extend_seconds, ext_max_extensions, extensions_used"
-                " FROM rounds WHERE id = $1 FOR KEY SHARE", round_id)
+                " ext_window_seconds, ext_extend_seconds, ext_max_extensions, extensions_used,"
+                " best_ct FROM rounds WHERE id = $1 FOR KEY SHARE", round_id)
             if r is None:
                 raise not_found("the round")
             decrement = required_decrement(r["min_decrement"])
             if r["status"] not in BIDDING_STATUSES:
-                raise await _refusal(conn, round_id, supplier_id, amount, decrement, False,
-                                     pool_id=r["pool_id"])
+                raise await _refusal(conn, sealer, round_id, supplier_id, amount, decrement,
+                                     False, pool_id=r["pool_id"])
             check_bid_amount(amount, r["ceiling_price"])
             ext = _extension(r)
             best: Decimal | None = None
             window = False
-            if ext is not None and r["extensions_used"] < ext.max_extensions:
+            bid_id = uuid.uuid4()
+            # The previous own amount is decrypted under the invitation's row lock.
+            lowered = await amounts.lower_own_bid(conn, sealer, round_id, supplier_id, bid_id,
+                                                  amount, decrement)
+            if lowered is not None and ext is not None \
+                    and r["extensions_used"] < ext.max_extensions:
                 now = await repo.now(conn)
                 window = in_extension_window(ext, r["closes_at"], now)
-                if window:
-                    best = await repo.best_amount(conn, round_id)
-            bid_id = uuid.uuid4()
-            submitted = await repo.place_bid(conn, round_id, supplier_id, bid_id, amount,
-                                             decrement, r["opens_at"], r["closes_at"],
-                                             caller.sub, r["pool_id"])
+                best = await amounts.best_before(conn, sealer, round_id, r["best_ct"], amount)
+            submitted = None if lowered is None else await repo.place_bid(
+                conn, round_id, supplier_id, bid_id, lowered.amount_ct, lowered.previous_bid_id,
+                r["opens_at"], r["closes_at"], caller.sub, r["pool_id"])
             if submitted is None:
-                raise await _refusal(conn, round_id, supplier_id, amount, decrement, True,
-                                     r["opens_at"], r["closes_at"], pool_id=r["pool_id"])
+                raise await _refusal(conn, sealer, round_id, supplier_id, amount, decrement,
+                                     True, r["opens_at"], r["closes_at"], pool_id=r["pool_id"])
             if window and extends_close(ext, r["extensions_used"], r["closes_at"], submitted,
                                         amount, best):
                 assert ext is not None
@@ -223,7 +227,8 @@ async def submit_bid(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal, a
             return Outcome(201, body, f"/v1/rounds/{round_id}/bids/{bid_id}")
 
         try:
-            outcome = await once(uow, caller.caller_key, idempotency_key, fingerprint, action)
+            outcome = await once(uow, caller.caller_key, idempotency_key, fingerprint, action,
+                                 sealer=sealer)
         except Exception as exc:
             metrics.bids.labels(outcome=getattr(exc, "slug", "error")).inc()
             raise
@@ -231,7 +236,7 @@ async def submit_bid(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal, a
     return outcome
 
 
-async def _refusal(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID,
+async def _refusal(conn: Conn, sealer: Sealer, round_id: uuid.UUID, supplier_id: uuid.UUID,
                    amount: Decimal, decrement: Decimal, status_open: bool,
                    opens_at: datetime | None = None, closes_at: datetime | None = None,
                    *, pool_id: uuid.UUID) -> Exception:
@@ -243,14 +248,16 @@ async def _refusal(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID,
         and opens_at <= now < closes_at
     return bid_refusal(invited=inv is not None,
                        excluded=excluded,
-                       open_now=open_now, previous=inv["last_amount"] if inv else None,
+                       open_now=open_now,
+                       previous=amounts.last_amount(sealer, inv) if inv else None,
                        amount=amount, decrement=decrement)
 
 
 # ---------------------------------------------------------------- close + evaluate
 
 
-async def close_round(db: asyncpg.Pool, round_id: uuid.UUID, metrics: Metrics) -> bool:
+async def close_round(db: asyncpg.Pool, round_id: uuid.UUID, metrics: Metrics,
+                      sealer: Sealer) -> bool:
     """Close a round whose time is up, evaluate it and award it, exactly once.
 
     `FOR UPDATE` waits for every bid transaction holding its key-share lock, so all bids
@@ -270,7 +277,9 @@ async def close_round(db: asyncpg.Pool, round_id: uuid.UUID, metrics: Metrics) -
         metrics.timer_lateness.labels(action="close").observe(
             (now - r["closes_at"]).total_seconds())
         bids, bidders = await repo.bid_counts(conn, round_id)
-        valid_bidders = await repo.count_candidates(conn, round_id)
+        # Sealed amounts are decrypted here, in memory, and ranked by the domain rule.
+        ranked = await amounts.ranking(conn, sealer, round_id, r["sme_price_deduction"])
+        valid_bidders = len(ranked)
         uow.emit("round.closed", round_id, {"round_id": str(round_id), "closed_at": now.isoformat(),
                                             "bid_count": bids, "bidder_count": bidders})
         uow.audit("round-timer", "system", "round.closed", f"/v1/rounds/{round_id}",
@@ -283,10 +292,7 @@ async def close_round(db: asyncpg.Pool, round_id: uuid.UUID, metrics: Metrics) -
             log.info("round_failed", round_id=str(round_id), reason="insufficient_bids")
             return True
         await repo.mark_closed(conn, round_id, RoundStatus.AWARDED, None, now, bids, bidders)
-        if valid_bidders > 20_000:
-            # Keep a 100,000-bidder ranking sort in memory instead of spilling to disk.
-            await conn.execute("SET LOCAL work_mem = '64MB'")
-        await repo.rank_candidates(conn, round_id, r["sme_price_deduction"])
+        await amounts.store_ranking(conn, round_id, ranked)
         await _publish_award(uow, r, 1, check_eligibility=False)
         log.info("round_awarded", round_id=str(round_id), bidders=bidders)
         return True
@@ -446,7 +452,7 @@ def _may_see_round(r: asyncpg.Record, caller: Principal | None, invited: bool) -
 
 
 async def round_view(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal | None,
-                     ) -> dict[str, Any]:
+                     sealer: Sealer) -> dict[str, Any]:
     async with db.acquire() as conn:
         r = await repo.get_round(conn, round_id)
         if r is None:
@@ -456,11 +462,11 @@ async def round_view(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal | 
             assert caller.supplier_id is not None
             inv = await repo.invitation(conn, round_id, caller.supplier_id)
         _may_see_round(r, caller, inv is not None)
-        return await _render_round(conn, r, caller, inv)
+        return await _render_round(conn, r, caller, inv, sealer)
 
 
 async def _render_round(conn: Conn, r: asyncpg.Record, caller: Principal | None,
-                        inv: asyncpg.Record | None) -> dict[str, Any]:
+                        inv: asyncpg.Record | None, sealer: Sealer) -> dict[str, Any]:
     body = round_public(r)
     sealed = _sealed(r)
     staff = caller is not None and caller.role in (Role.PROCUREMENT_CENTER, Role.BUYER)
@@ -474,10 +480,11 @@ async def _render_round(conn: Conn, r: asyncpg.Record, caller: Principal | None,
     if inv is not None:
         body["my_status"] = inv["status"]
         if inv["last_bid_id"] is not None:
-            body["my_bid"] = {"id": str(inv["last_bid_id"]), "amount": _money(inv["last_amount"]),
+            body["my_bid"] = {"id": str(inv["last_bid_id"]),
+                              "amount": _money(amounts.last_amount(sealer, inv)),
                               "submitted_at": _iso(inv["last_bid_at"])}
             if r["disclosure"] == Disclosure.RANK and inv["status"] == "invited":
-                body["rank"] = await _own_rank(conn, r, inv)
+                body["rank"] = await _own_rank(conn, r, inv, sealer)
     if r["status"] in PUBLIC_STATUSES:
         award = await repo.live_award(conn, r["id"])
         body["award"] = award_public(award) if award is not None else None
@@ -496,11 +503,14 @@ def close_health(r: asyncpg.Record) -> dict[str, Any]:
             "next_close_attempt_at": _iso(r["next_close_attempt_at"])}
 
 
-async def _own_rank(conn: Conn, r: asyncpg.Record, inv: asyncpg.Record) -> int:
-    others = [c for c in await repo.candidates(conn, r["id"])
+async def _own_rank(conn: Conn, r: asyncpg.Record, inv: asyncpg.Record, sealer: Sealer,
+                    ) -> int:
+    others = [c for c in await amounts.candidates(conn, sealer, r["id"], legacy_ok=True)
               if c.supplier_id != inv["supplier_id"]]
+    last = amounts.last_amount(sealer, inv)
+    assert last is not None
     mine = Candidate(inv["supplier_id"], inv["name"], inv["credit_code"], inv["kind"],
-                     inv["size"], inv["last_amount"], inv["last_bid_at"])
+                     inv["size"], last, inv["last_bid_at"])
     return own_rank(mine, others, r["sme_price_deduction"])
 
 
@@ -536,7 +546,7 @@ async def list_rounds(db: asyncpg.Pool, caller: Principal, *, status: str | None
 
 
 async def list_bids(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal,
-                    after: tuple[datetime, uuid.UUID] | None, limit: int,
+                    after: tuple[datetime, uuid.UUID] | None, limit: int, sealer: Sealer,
                     ) -> tuple[list[dict[str, Any]], tuple[datetime, uuid.UUID] | None]:
     async with db.acquire() as conn:
         r = await repo.get_round(conn, round_id)
@@ -556,19 +566,20 @@ async def list_bids(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal,
         else:
             raise forbidden("your role may not read bids")
         rows = await repo.supplier_bids(conn, round_id, supplier_filter, after, limit)
-    items = [_bid_public(b) for b in rows[:limit]]
+    items = [_bid_public(b, sealer) for b in rows[:limit]]
     last = rows[limit - 1] if len(rows) > limit else None
     return items, (last["submitted_at"], last["id"]) if last is not None else None
 
 
-def _bid_public(b: asyncpg.Record) -> dict[str, Any]:
+def _bid_public(b: asyncpg.Record, sealer: Sealer) -> dict[str, Any]:
     return {"id": str(b["id"]), "round_id": str(b["round_id"]),
-            "supplier_id": str(b["supplier_id"]), "amount": _money(b["amount"]),
+            "supplier_id": str(b["supplier_id"]),
+            "amount": _money(amounts.bid_amount(sealer, b)),
             "submitted_at": _iso(b["submitted_at"]), "valid": b["valid"]}
 
 
 async def get_bid(db: asyncpg.Pool, round_id: uuid.UUID, bid_id: uuid.UUID, caller: Principal,
-                  ) -> dict[str, Any]:
+                  sealer: Sealer) -> dict[str, Any]:
     """Whether a bid id exists is itself sealed: a supplier asking for someone else's bid
     gets the same 404 as for no bid, and the center and buyer get 409 for a sealed round
     before the bid is even looked up."""
@@ -591,7 +602,7 @@ async def get_bid(db: asyncpg.Pool, round_id: uuid.UUID, bid_id: uuid.UUID, call
             " AND ($3::uuid IS NULL OR supplier_id = $3)", bid_id, round_id, owner)
         if b is None:
             raise not_found("the bid")
-        return _bid_public(b)
+        return _bid_public(b, sealer)
 
 
 async def get_award(db: asyncpg.Pool, award_id: uuid.UUID) -> dict[str, Any]:

@@ -24,6 +24,7 @@ import asyncpg
 import structlog
 
 from bidding_service import repo_timer, service
+from bidding_service.sealed import Sealer
 from shared.db import listen_forever
 from shared.metrics import Metrics
 
@@ -49,7 +50,7 @@ def failure_code(exc: BaseException) -> str:
 
 class RoundTimer:
     def __init__(self, db: asyncpg.Pool, dsn: str, schema: str, metrics: Metrics,
-                 max_sleep: float = 1.0, retry_base: float = 1.0,
+                 max_sleep: float, sealer: Sealer, retry_base: float = 1.0,
                  retry_max: float = 300.0) -> None:
         self._db = db
         self._dsn = dsn
@@ -58,6 +59,7 @@ class RoundTimer:
         self._max_sleep = max_sleep
         self._retry_base = retry_base
         self._retry_max = retry_max
+        self._sealer = sealer
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(CONCURRENCY)
     async def run(self) -> None:
@@ -102,7 +104,7 @@ class RoundTimer:
         return max(MIN_SLEEP, min(self._max_sleep, (due - now).total_seconds()))
 
     async def _close(self, round_id: uuid.UUID) -> None:
-        await service.close_round(self._db, round_id, self._metrics)
+        await service.close_round(self._db, round_id, self._metrics, self._sealer)
 
     async def _expire(self, award_id: uuid.UUID) -> None:
         await service.expire_award(self._db, award_id, self._metrics)

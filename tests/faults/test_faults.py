@@ -18,6 +18,9 @@ import aiohttp
 import orjson
 import pytest
 
+from bidding_service.amounts import bid_amount
+from bidding_service.sealed import Sealer
+from bidding_service.settings import BiddingSettings
 from tests.faults.system import System, rabbitmqctl, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -76,14 +79,19 @@ async def check_invariants(system: System, bids: dict[str, Bids]) -> dict[str, A
         await system.wait_round(round_id, {"awarded", "failed", "accepted", "reawarded"})
     await system.wait_outbox_empty(timeout=60)
     figures: dict[str, Any] = {"accepted": 0, "retries": 0}
+    sealer = Sealer(BiddingSettings(**{k.lower(): v for k, v in system.bidding_env.items()})
+                    .bid_key())
     for round_id, b in bids.items():
         assert b.server_errors == [], b.server_errors
         figures["accepted"] += sum(len(v) for v in b.accepted.values())
         figures["retries"] += b.retries
-        stored = {str(r["id"]): (str(r["supplier_id"]), f"{r['amount']:.2f}", r["valid"])
+        # Amounts are sealed at rest: opened with the processes' (development) key.
+        stored = {str(r["id"]): (str(r["supplier_id"]), f"{bid_amount(sealer, r):.2f}",
+                                 r["valid"])
                   for r in await system.sql(
-                      f"SELECT id, supplier_id, amount, valid FROM {system.bidding_schema}.bids"
-                      " WHERE round_id = $1", uuid.UUID(round_id))}
+                      "SELECT id, round_id, supplier_id, amount_ct, legacy_amount, valid"
+                      f" FROM {system.bidding_schema}.bids WHERE round_id = $1",
+                      uuid.UUID(round_id))}
         accepted = {bid_id: (sid, amount) for sid, v in b.accepted.items() for bid_id, amount in v}
         # Every bid answered 201 is stored, and nothing else is.
         assert set(stored) == set(accepted)

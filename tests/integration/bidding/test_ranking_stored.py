@@ -1,4 +1,5 @@
-"""The ranking the close stores (computed in SQL) is exactly domain.evaluate's."""
+"""The ranking the close stores (sealed amounts decrypted, ranked, COPY-ed) is exactly
+domain.evaluate's, with ties and rounding."""
 
 from __future__ import annotations
 
@@ -11,15 +12,17 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
+from bidding_service import amounts
 from bidding_service import repository as repo
 from bidding_service.domain import evaluate
+from bidding_service.sealed import Sealer, bid_ad
 from bidding_service.settings import BiddingSettings
 from tests.integration.bidding.conftest import PoolFeed, members, round_body
 from tests.integration.bidding.helpers import launch
 
 
 @pytest.mark.parametrize("deduction", ["0", "0.06", "0.2"])
-async def test_sql_ranking_matches_the_domain_rule(
+async def test_stored_ranking_matches_the_domain_rule(
         bidding: TestClient, feed: PoolFeed, auth: Callable[..., dict[str, str]],
         bidding_settings: BiddingSettings, deduction: str) -> None:
     ms = members(300)
@@ -35,19 +38,26 @@ async def test_sql_ranking_matches_the_domain_rule(
     try:
         async with conn.transaction():
             # Few distinct amounts and times: many exact and rounding-level ties.
-            rows = [(random.choice(["1000.00", "1063.83", "940.00", "1000.01", "999.99"]),
-                     base + timedelta(microseconds=random.choice([0, 1, 2, 500_000])),
-                     m.id) for m in ms[:250]]
-            await conn.executemany(
-                "UPDATE invitations SET last_amount = $1::numeric, last_bid_at = $2"
-                " WHERE round_id = $4 AND supplier_id = $3",
-                [(*row, rnd["id"]) for row in rows])
             import uuid
 
             round_id = uuid.UUID(rnd["id"])
-            expected = evaluate(await repo.candidates(conn, round_id), Decimal(deduction))
-            assert await repo.count_candidates(conn, round_id) == 250
-            assert await repo.rank_candidates(conn, round_id, Decimal(deduction)) == 250
+            sealer = Sealer(bidding_settings.bid_key())
+            rows = []
+            for m in ms[:250]:
+                bid_id = uuid.uuid4()
+                amount = Decimal(random.choice(["1000.00", "1063.83", "940.00", "1000.01",
+                                                "999.99"]))
+                rows.append((sealer.seal_amount(amount, bid_ad(round_id, m.id, bid_id)),
+                             base + timedelta(microseconds=random.choice([0, 1, 2, 500_000])),
+                             m.id, bid_id))
+            await conn.executemany(
+                "UPDATE invitations SET last_amount_ct = $1, last_bid_at = $2, last_bid_id = $4"
+                " WHERE round_id = $5 AND supplier_id = $3",
+                [(*row, round_id) for row in rows])
+            cands = await amounts.candidates(conn, sealer, round_id)
+            assert len(cands) == 250
+            expected = evaluate(cands, Decimal(deduction))
+            assert await amounts.store_ranking(conn, round_id, expected) == 250
             stored = await repo.results(conn, round_id)
             raise _Rollback((expected, stored))
     except _Rollback as done:
