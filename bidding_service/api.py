@@ -9,6 +9,8 @@ from typing import Any
 from aiohttp import web
 
 from bidding_service import service
+from bidding_service.commitment import bid_proof
+from bidding_service.receipts import ReceiptSigner, bid_receipt
 from bidding_service.schemas import (
     AcceptAward,
     AwardOut,
@@ -16,9 +18,11 @@ from bidding_service.schemas import (
     AwardQuery,
     BidOut,
     BidPage,
+    BidProof,
     CancelRound,
     DeclineAward,
     Eligible,
+    KeySet,
     LaunchRound,
     RoundOut,
     RoundPage,
@@ -47,6 +51,7 @@ from shared.ratelimit import RateLimiter
 
 api = Api(title="Bidding service")
 RATE_LIMITER = web.AppKey("bid_rate_limiter", RateLimiter)
+RECEIPTS = web.AppKey("receipt_signer", ReceiptSigner)
 
 CENTER = Role.PROCUREMENT_CENTER
 BUYER = Role.BUYER
@@ -118,7 +123,27 @@ async def submit_bid(request: web.Request) -> web.Response:
     outcome = await service.submit_bid(
         request.app[DB], round_id, caller, cmd.amount, key,
         request_hash([str(round_id), str(cmd.amount)]), request.app[METRICS])
+    if outcome.status == 201:
+        # Computed again on a replay (never stored): the same fields give the same receipt.
+        outcome = Outcome(outcome.status, {
+            **outcome.body, "receipt": bid_receipt(request.app[RECEIPTS], outcome.body)},
+            outcome.location)
     return _created(outcome)
+
+
+@api.route("GET", "/v1/keys", summary="The public keys that sign bid receipts (a JWK Set)",
+           response=KeySet)
+async def receipt_keys(request: web.Request) -> web.Response:
+    return render(request.app[RECEIPTS].jwks())
+
+
+@api.route("GET", "/v1/rounds/{round_id}/bids/{bid_id}/proof",
+           summary="The RFC 6962 inclusion proof of a bid under the round's bids_root",
+           roles=(CENTER, SUPPLIER), response=BidProof, errors=(404, 409))
+async def get_bid_proof(request: web.Request) -> web.Response:
+    caller = await authenticate(request, CENTER, SUPPLIER)
+    return render(await bid_proof(request.app[DB], path_uuid(request, "round_id"),
+                                  path_uuid(request, "bid_id"), caller))
 
 
 @api.route("GET", "/v1/rounds/{round_id}/bids", summary="Bids: own always; all after close",

@@ -7,8 +7,9 @@ from pathlib import Path
 from aiohttp import web
 
 from bidding_service import repository as repo
-from bidding_service.api import RATE_LIMITER, api
+from bidding_service.api import RATE_LIMITER, RECEIPTS, api
 from bidding_service.consumers import on_pool_event
+from bidding_service.receipts import ReceiptSigner
 from bidding_service.settings import BiddingSettings
 from bidding_service.timer import RoundTimer
 from shared.app import ServiceSpec, build_service_app
@@ -42,4 +43,6 @@ def build_app(settings: ServiceSettings, *, run_background: bool = True) -> web.
     )
     app = build_service_app(settings, spec, run_background=run_background)
     app[RATE_LIMITER] = RateLimiter(settings.bid_rate_per_second, settings.bid_rate_burst)
+    app[RECEIPTS] = ReceiptSigner.from_seed(settings.receipt_seed(),
+                                            settings.retired_receipt_keys())
     return app
