@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from procure.errors import ProcureError
 from procure.settings import ProcureSettings, with_port
 from procure.ui import Ui, clock, money
+from procure.verify_cmd import audit_app, verify_command
 from shared.auth import Role, mint_token
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ finance_app = typer.Typer(no_args_is_help=True, help="The finance integration.")
 app.add_typer(pools_app, name="pools")
 app.add_typer(rounds_app, name="rounds")
 app.add_typer(finance_app, name="finance")
+app.add_typer(audit_app, name="audit")
+app.command("verify")(verify_command)
 
 
 @dataclass
