@@ -38,8 +38,9 @@ async def test_concurrent_changes_chain_without_gaps_and_tampering_is_named(
                                 "pool_service")
         verdict = await verify_audit(service, token)
         assert verdict.code == 0, verdict.lines
-        assert verdict.lines[0] == (f"OK: {head['seq']} entries chained, head seq "
-                                    f"{head['seq']} hash {head['hash']}")
+        # (Background consumers may append after the head was read, never before.)
+        walked = int(verdict.lines[0].split("head seq ")[1].split()[0])
+        assert verdict.lines[0].startswith("OK: ") and walked >= head["seq"] >= 9
         conn = await asyncpg.connect(pool_settings.database_url,
                                      server_settings={"search_path": pool_settings.db_schema})
         try:
