@@ -24,7 +24,7 @@ from bidding_service.settings import BiddingSettings
 from procure.cli import app as procure_app
 from tests.integration.bidding.conftest import PoolFeed, members, round_body
 from tests.integration.bidding.helpers import bid, launch, wait_status
-from tests.support import EventTap
+from tests.support import ROOT, EventTap
 
 Auth = Callable[..., dict[str, str]]
 
@@ -53,6 +53,17 @@ def independent_receipt_check(receipt: dict[str, Any], jwks: dict[str, Any]) -> 
     assert key["kty"] == "OKP" and key["crv"] == "Ed25519" and key["use"] == "sig"
     Ed25519PublicKey.from_public_bytes(_unb64url(key["x"])).verify(
         _unb64url(receipt["signature"]), leaf)
+
+
+def readme_recipe() -> Callable[..., None]:
+    """The few-line check the README gives suppliers' own software, run as written."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = text.split("A supplier's own software needs nothing but")[1]
+    code = code.split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    check: Callable[..., None] = scope["check"]
+    return check
 
 
 def _node(left: bytes, right: bytes) -> bytes:
@@ -130,8 +141,8 @@ async def test_receipts_verify_replays_match_and_proofs_lead_to_the_published_ro
         view = await wait_status(bidding, rid, {"awarded"}, {})
         await tap.wait_for(lambda ev: any(e["type"] == "award.published"
                                           and e["data"]["round_id"] == rid for e in ev))
-    closed = [e for e in tap.of_type("round.closed") if e["data"]["round_id"] == rid][0]
-    published = [e for e in tap.of_type("award.published") if e["data"]["round_id"] == rid][0]
+    closed = next(e for e in tap.of_type("round.closed") if e["data"]["round_id"] == rid)
+    published = next(e for e in tap.of_type("award.published") if e["data"]["round_id"] == rid)
     root = closed["data"]["bids_root"]
     assert closed["data"]["bids_tree_size"] == 4  # the superseded bid counts too
     assert view["bids_root"] == root and view["bids_tree_size"] == 4
@@ -147,6 +158,7 @@ async def test_receipts_verify_replays_match_and_proofs_lead_to_the_published_ro
             proof = await resp.json()
             assert resp.status == 200, proof
         assert proof_leads_to(receipt, proof, root)
+        readme_recipe()(receipt, jwks, proof, root)
         assert not proof_leads_to({**receipt, "leaf": hashlib.sha256(b"x").hexdigest()},
                                   proof, root)
         seen.add(proof["leaf_index"])
@@ -186,7 +198,7 @@ async def test_the_open_rounds_bidders_never_appear_in_the_audit_trail(
             cancelled = await resp.json()
             assert resp.status == 200, cancelled
         events = await tap.wait_for(lambda ev: any(e["data"]["round_id"] == rid for e in ev))
-    event = [e for e in events if e["data"]["round_id"] == rid][0]
+    event = next(e for e in events if e["data"]["round_id"] == rid)
     leaf = hashlib.sha256(b"\x00" + bytes.fromhex(body["receipt"]["leaf"])).hexdigest()
     assert event["data"]["bids_root"] == leaf == cancelled["bids_root"]
     assert event["data"]["bids_tree_size"] == 1
@@ -249,8 +261,8 @@ async def test_bid_entries_join_the_chain_at_the_close_in_merkle_order(
                       key=lambda r: (r["submitted_at"], r["bid_id"]))
     assert [e["subject"].rsplit("/", 1)[1] for e in mine] == [r["bid_id"] for r in receipts]
     assert [e["at"] for e in mine] == [r["submitted_at"] for r in receipts]
-    closed = [e for e in trail if e["action"] == "round.closed"
-              and e["subject"] == f"/v1/rounds/{rid}"][0]
+    closed = next(e for e in trail if e["action"] == "round.closed"
+              and e["subject"] == f"/v1/rounds/{rid}")
     assert closed["seq"] == mine[-1]["seq"] + 1
     assert closed["details"]["bids_root"] == view["bids_root"]
     # The award notice's head covers the close's entries and is a link of the chain.
