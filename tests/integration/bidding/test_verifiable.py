@@ -12,6 +12,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
+from datetime import UTC
 from typing import Any
 
 import asyncpg
@@ -339,3 +340,55 @@ async def test_procure_verify_and_audit_verify_catch_tampering(
         assert result.exit_code == 0, result.output
     finally:
         await conn.close()
+
+
+async def test_every_bid_of_a_thousand_bid_round_has_a_proof_that_verifies(
+        bidding: TestClient, feed: PoolFeed, auth: Auth,
+        bidding_settings: BiddingSettings) -> None:
+    ms = members(10)
+    pool = await feed.pool(ms)
+    rnd = await launch(bidding, center(auth), round_body(pool, seconds=4))
+    rid = uuid.UUID(rnd["id"])
+    status, body = await bid(bidding, supplier(auth, ms[0].id), str(rid), "99999.00")
+    assert status == 201
+    conn = await asyncpg.connect(bidding_settings.database_url,
+                                 server_settings={"search_path": bidding_settings.db_schema})
+    try:
+        # 999 more bids as the bid path stores them (faster than 999 requests), some at
+        # one and the same instant, so the bid id breaks the ties of the Merkle order.
+        await conn.execute(
+            "INSERT INTO bids (id, round_id, supplier_id, amount, submitted_at)"
+            " SELECT gen_random_uuid(), $1, s, 90000 - g, clock_timestamp()"
+            "        - make_interval(secs => g % 7)"
+            "   FROM generate_series(1, 999) g,"
+            "        LATERAL (SELECT ($2::uuid[])[1 + g % 10] AS s) x",
+            rid, [m.id for m in ms])
+        await wait_status(bidding, str(rid), {"awarded", "failed"}, center(auth))
+        rows = await conn.fetch("SELECT id, supplier_id, amount, submitted_at FROM bids"
+                                " WHERE round_id = $1", rid)
+    finally:
+        await conn.close()
+    async with bidding.get(f"/v1/rounds/{rid}", headers=center(auth)) as resp:
+        view = await resp.json()
+    assert view["bids_tree_size"] == len(rows) == 1000
+    root = view["bids_root"]
+    indices = set()
+    for row in rows:
+        fields = {"round_id": str(rid), "bid_id": str(row["id"]),
+                  "supplier_id": str(row["supplier_id"]), "amount": f"{row['amount']:.2f}",
+                  "submitted_at": row["submitted_at"].astimezone(UTC).strftime(
+                      "%Y-%m-%dT%H:%M:%S.%f+00:00")}
+        leaf = hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":"))
+                              .encode()).hexdigest()
+        async with bidding.get(f"/v1/rounds/{rid}/bids/{row['id']}/proof",
+                               headers=center(auth)) as resp:
+            proof = await resp.json()
+        assert proof_leads_to({"leaf": leaf}, proof, root), row["id"]
+        indices.add(proof["leaf_index"])
+        if str(row["id"]) == body["id"]:
+            assert leaf == body["receipt"]["leaf"]
+    assert indices == set(range(1000))
+    order = sorted(rows, key=lambda r: (r["submitted_at"], str(r["id"])))
+    async with bidding.get(f"/v1/rounds/{rid}/bids/{order[0]['id']}/proof",
+                           headers=center(auth)) as resp:
+        assert (await resp.json())["leaf_index"] == 0
