@@ -12,7 +12,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -90,6 +90,15 @@ def proof_leads_to(receipt: dict[str, Any], proof: dict[str, Any], root: str) ->
     except (AssertionError, IndexError):
         return False
     return got.hex() == root == proof["root"]
+
+
+def leaf_of_bid(b: dict[str, Any]) -> str:
+    """A bid as the API shows it -> its receipt's leaf (hex), computed from scratch."""
+    at = datetime.fromisoformat(b["submitted_at"]).astimezone(UTC)
+    fields = {"round_id": b["round_id"], "bid_id": b["id"], "supplier_id": b["supplier_id"],
+              "amount": b["amount"], "submitted_at": at.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":"))
+                          .encode()).hexdigest()
 
 
 async def _post_bid(client: TestClient, headers: dict[str, str], round_id: str, amount: str,
