@@ -187,7 +187,7 @@ async def test_receipts_verify_replays_match_and_proofs_lead_to_the_published_ro
 
 async def test_the_open_rounds_bidders_never_appear_in_the_audit_trail(
         bidding: TestClient, feed: PoolFeed, auth: Auth,
-        bidding_settings: BiddingSettings) -> None:
+        bidding_settings: BiddingSettings, tmp_path: Any) -> None:
     """Issue 10 item 2 (trust.md section 2): GET /v1/audit named every bidder live."""
     ms = members(2)
     pool = await feed.pool(ms)
@@ -200,6 +200,13 @@ async def test_the_open_rounds_bidders_never_appear_in_the_audit_trail(
     # Neither the bid, nor its bidder, nor a bid.submitted entry about this round.
     assert f"/v1/rounds/{rid}/bids/" not in text and body["id"] not in text
     assert f"s-{ms[0].id}" not in text and str(ms[0].id) not in text
+    env = {"BIDDING_URL": str(bidding.make_url("")).rstrip("/"),
+           "JWT_SECRET": bidding_settings.jwt_secret.get_secret_value()}
+    receipt_file = tmp_path / "receipt.json"
+    receipt_file.write_text(json.dumps(body))
+    result = await asyncio.to_thread(CliRunner().invoke, procure_app,
+                                     ["verify", str(receipt_file)], env=env)
+    assert result.exit_code == 6 and "NOT YET" in result.output, result.output
     # A cancelled round publishes its commitment; its bids' entries stay sealed for good.
     async with EventTap(bidding_settings.amqp_url, bidding_settings.events_exchange,
                         ("round.cancelled",)) as tap:
@@ -215,6 +222,13 @@ async def test_the_open_rounds_bidders_never_appear_in_the_audit_trail(
     async with bidding.get("/v1/audit", params={"limit": "200"}, headers=center(auth)) as resp:
         text = await resp.text()
     assert f"/v1/rounds/{rid}/bids/" not in text and f"s-{ms[0].id}" not in text
+    # Its supplier can still prove its bid was in the committed set; the center cannot ask.
+    result = await asyncio.to_thread(CliRunner().invoke, procure_app,
+                                     ["verify", str(receipt_file)], env=env)
+    assert result.exit_code == 0 and "included: leaf 0 of 1" in result.output, result.output
+    async with bidding.get(f"/v1/rounds/{rid}/bids/{body['id']}/proof",
+                           headers=center(auth)) as resp:
+        assert resp.status == 409
 
 
 async def test_a_round_without_bids_commits_to_the_empty_tree(
