@@ -66,7 +66,7 @@ async def commit_round(uow: UnitOfWork, round_id: uuid.UUID, *, release_audit: b
 
 # A closed round's bids never change, so each process keeps a few trees for proofs.
 _CACHE: OrderedDict[uuid.UUID, Commitment] = OrderedDict()
-_CACHE_SIZE = 16
+_CACHE_SIZE = 8  # a 100,000-bid tree takes about 40 MB
 
 
 async def proof(conn: Conn, round_id: uuid.UUID, bid_id: uuid.UUID,
