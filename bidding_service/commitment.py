@@ -60,13 +60,22 @@ async def commit_round(uow: UnitOfWork, round_id: uuid.UUID, *, release_audit: b
         for e in held:
             uow.audit(e["actor"], e["actor_role"], e["action"], e["subject"], e["details"],
                       at=e["at"])
-    _CACHE.pop(round_id, None)
+    # Proofs check the root they serve against the published one, so a tree cached by a
+    # close that then rolls back is never used.
+    _remember(round_id, commitment)
     return commitment
 
 
 # A closed round's bids never change, so each process keeps a few trees for proofs.
 _CACHE: OrderedDict[uuid.UUID, Commitment] = OrderedDict()
 _CACHE_SIZE = 8  # a 100,000-bid tree takes about 40 MB
+
+
+def _remember(round_id: uuid.UUID, commitment: Commitment) -> None:
+    _CACHE[round_id] = commitment
+    _CACHE.move_to_end(round_id)
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
 
 
 async def proof(conn: Conn, round_id: uuid.UUID, bid_id: uuid.UUID,
@@ -76,10 +85,7 @@ async def proof(conn: Conn, round_id: uuid.UUID, bid_id: uuid.UUID,
     commitment = _CACHE.get(round_id)
     if commitment is None or commitment.root != published_root:
         commitment = await compute(conn, round_id)
-        _CACHE[round_id] = commitment
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    _CACHE.move_to_end(round_id)
+    _remember(round_id, commitment)
     index = commitment.index.get(bid_id)
     if index is None or commitment.root != published_root:
         return None
