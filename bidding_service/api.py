@@ -9,6 +9,8 @@ from typing import Any
 from aiohttp import web
 
 from bidding_service import service
+from bidding_service.commitment import bid_proof
+from bidding_service.receipts import ReceiptSigner, bid_receipt
 from bidding_service.schemas import (
     AcceptAward,
     AwardOut,
@@ -16,9 +18,11 @@ from bidding_service.schemas import (
     AwardQuery,
     BidOut,
     BidPage,
+    BidProof,
     CancelRound,
     DeclineAward,
     Eligible,
+    KeySet,
     LaunchRound,
     RoundOut,
     RoundPage,
@@ -49,6 +53,7 @@ from shared.ratelimit import RateLimiter
 api = Api(title="Bidding service")
 RATE_LIMITER = web.AppKey("bid_rate_limiter", RateLimiter)
 SEALER = web.AppKey("bid_sealer", Sealer)
+RECEIPTS = web.AppKey("receipt_signer", ReceiptSigner)
 
 CENTER = Role.PROCUREMENT_CENTER
 BUYER = Role.BUYER
@@ -122,7 +127,28 @@ async def submit_bid(request: web.Request) -> web.Response:
     outcome = await service.submit_bid(
         request.app[DB], round_id, caller, cmd.amount, key,
         sealer.fingerprint([str(round_id), str(cmd.amount)]), request.app[METRICS], sealer)
+    if outcome.status == 201:
+        # Computed again on a replay (never stored): the same fields give the same receipt.
+        outcome = Outcome(outcome.status, {
+            **outcome.body, "receipt": bid_receipt(request.app[RECEIPTS], outcome.body)},
+            outcome.location)
     return _created(outcome)
+
+
+@api.route("GET", "/v1/keys", summary="The public keys that sign bid receipts (a JWK Set)",
+           response=KeySet)
+async def receipt_keys(request: web.Request) -> web.Response:
+    return render(request.app[RECEIPTS].jwks())
+
+
+@api.route("GET", "/v1/rounds/{round_id}/bids/{bid_id}/proof",
+           summary="The RFC 6962 inclusion proof of a bid under the round's bids_root",
+           roles=(CENTER, SUPPLIER), response=BidProof, errors=(404, 409))
+async def get_bid_proof(request: web.Request) -> web.Response:
+    caller = await authenticate(request, CENTER, SUPPLIER)
+    return render(await bid_proof(request.app[DB], request.app[SEALER],
+                                  path_uuid(request, "round_id"), path_uuid(request, "bid_id"),
+                                  caller))
 
 
 @api.route("GET", "/v1/rounds/{round_id}/bids", summary="Bids: own always; all after close",
@@ -152,7 +178,8 @@ async def cancel_round(request: web.Request) -> web.Response:
     caller = await authenticate(request, CENTER)
     round_id = path_uuid(request, "round_id")
     cmd = await parse_body(request, CancelRound)
-    return render(await service.cancel_round(request.app[DB], round_id, caller, cmd.reason))
+    return render(await service.cancel_round(request.app[DB], round_id, caller, cmd.reason,
+                                             request.app[SEALER]))
 
 
 @api.route("POST", "/v1/awards/{award_id}/accept", summary="The winner accepts its award",

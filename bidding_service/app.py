@@ -8,8 +8,9 @@ from aiohttp import web
 
 from bidding_service import repo_timer
 from bidding_service import repository as repo
-from bidding_service.api import RATE_LIMITER, SEALER, api
+from bidding_service.api import RATE_LIMITER, RECEIPTS, SEALER, api
 from bidding_service.consumers import on_pool_event
+from bidding_service.receipts import ReceiptSigner
 from bidding_service.sealed import Sealer
 from bidding_service.settings import BiddingSettings
 from bidding_service.timer import RoundTimer
@@ -51,4 +52,6 @@ def build_app(settings: ServiceSettings, *, run_background: bool = True) -> web.
     app = build_service_app(settings, spec, run_background=run_background)
     app[RATE_LIMITER] = RateLimiter(settings.bid_rate_per_second, settings.bid_rate_burst)
     app[SEALER] = sealer
+    app[RECEIPTS] = ReceiptSigner.from_seed(settings.receipt_seed(),
+                                            settings.retired_receipt_keys())
     return app

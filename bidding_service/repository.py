@@ -222,8 +222,9 @@ async def place_bid(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID, bid
     The caller holds a key-share lock on the round row, so a close cannot evaluate
     before this transaction has committed or rolled back, and has checked the amount
     against the previous one under the invitation's row lock (`amounts.lower_own_bid`):
-    the amount is stored only sealed (trust.md 3). The audit row (never the amount:
-    bids are sealed) is written by the same statement.
+    the amount is stored only sealed (trust.md 3). The audit entry (never the amount:
+    bids are sealed) is written by the same statement, held back from the trail until
+    the round closes (trust.md sections 2 and 6).
     """
     submitted: datetime | None = await conn.fetchval(
         """
@@ -241,8 +242,8 @@ async def place_bid(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID, bid
             SELECT $3, $1, $2, $4, last_bid_at FROM accepted
             RETURNING submitted_at
         ), audited AS (
-            INSERT INTO audit_log (at, actor, actor_role, action, subject)
-            SELECT submitted_at, $8, 'supplier', 'bid.submitted',
+            INSERT INTO audit_held (round_id, bid_id, at, actor, actor_role, action, subject)
+            SELECT $1, $3, submitted_at, $8, 'supplier', 'bid.submitted',
                    '/v1/rounds/' || $1::text || '/bids/' || $3::text
               FROM stored
         )
@@ -339,7 +340,8 @@ async def insert_award(conn: Conn, award_id: uuid.UUID, rnd: asyncpg.Record,
 
 AWARD_SELECT = """
     SELECT a.*, r.buyer_org, r.buyer_name, r.budget_line, r.bid_count, r.invited_count,
-           r.pool_code, r.pool_name, x.name AS supplier_name, x.credit_code, x.kind, x.size
+           r.pool_code, r.pool_name, r.bids_root, r.bids_tree_size,
+           x.name AS supplier_name, x.credit_code, x.kind, x.size
       FROM awards a
       JOIN rounds r ON r.id = a.round_id
       JOIN round_results x ON x.round_id = a.round_id AND x.rank = a.rank
@@ -384,6 +386,34 @@ async def decide_award(conn: Conn, award_id: uuid.UUID, status: str, reason: str
         "UPDATE awards SET status = $2, decided_at = clock_timestamp(), decision_reason = $3"
         " WHERE id = $1 RETURNING decided_at", award_id, status, reason)
     return at
+
+
+# ---------------------------------------------------------------- commitment (trust.md 5, 6)
+
+
+async def committed_bids(conn: Conn, round_id: uuid.UUID) -> list[asyncpg.Record]:
+    """Every bid of the round that was answered 201 (superseded and invalidated too),
+    with the fields its receipt's leaf is computed from (the amount still sealed)."""
+    return await conn.fetch(
+        "SELECT id, round_id, supplier_id, amount_ct, legacy_amount, submitted_at"
+        " FROM bids WHERE round_id = $1", round_id)
+
+
+async def store_commitment(conn: Conn, round_id: uuid.UUID, root: str, size: int) -> None:
+    await conn.execute("UPDATE rounds SET bids_root = $2, bids_tree_size = $3 WHERE id = $1",
+                       round_id, root, size)
+
+
+async def take_held_audit(conn: Conn, round_id: uuid.UUID) -> list[asyncpg.Record]:
+    """The round's held-back bid audit entries, removed from the holding table."""
+    return await conn.fetch(
+        "DELETE FROM audit_held WHERE round_id = $1"
+        " RETURNING bid_id, at, actor, actor_role, action, subject, details", round_id)
+
+
+async def set_award_audit_head(conn: Conn, award_id: uuid.UUID, seq: int, hash_: str) -> None:
+    await conn.execute("UPDATE awards SET audit_seq = $2, audit_hash = $3 WHERE id = $1",
+                       award_id, seq, hash_)
 
 
 # ---------------------------------------------------------------- metrics

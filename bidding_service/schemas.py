@@ -124,6 +124,11 @@ class RankingEntry(BaseModel):
         default=None, description="why a fallback award passed this bidder over")
 
 
+class AuditHeadOut(BaseModel):
+    seq: int
+    hash: str
+
+
 class AwardOut(BaseModel):
     id: uuid.UUID
     round_id: uuid.UUID
@@ -142,6 +147,10 @@ class AwardOut(BaseModel):
     accept_by: Timestamp
     decided_at: Timestamp | None = None
     decision_reason: str | None = None
+    bids_root: str | None = None
+    bids_tree_size: int | None = None
+    audit_head: AuditHeadOut | None = Field(
+        default=None, description="the bidding service's audit head when it was published")
 
 
 class OwnBid(BaseModel):
@@ -174,6 +183,8 @@ class RoundOut(BaseModel):
     invited_count: int
     launched_at: Timestamp
     closed_at: Timestamp | None
+    bids_root: str | None = Field(default=None, description="RFC 6962 root, from the close")
+    bids_tree_size: int | None = None
     bid_count: int | None = Field(default=None, description="center and buyer only")
     bidder_count: int | None = Field(default=None, description="center and buyer only")
     my_bid: OwnBid | None = Field(default=None, description="the calling supplier's last bid")
@@ -189,6 +200,19 @@ class RoundOut(BaseModel):
     ranking: list[RankingEntry] | None = None
 
 
+class Receipt(BaseModel):
+    """trust.md section 4: verifiable with SHA-256 and Ed25519 alone."""
+
+    round_id: str
+    bid_id: str
+    supplier_id: str
+    amount: str
+    submitted_at: str
+    leaf: str
+    key_id: str
+    signature: str
+
+
 class BidOut(BaseModel):
     id: uuid.UUID
     round_id: uuid.UUID
@@ -196,6 +220,26 @@ class BidOut(BaseModel):
     amount: Money
     submitted_at: Timestamp
     valid: bool = True
+    receipt: Receipt | None = Field(default=None, description="on a 201 and its replays")
+
+
+class Jwk(BaseModel):
+    kty: str
+    crv: str
+    kid: str
+    x: str
+    use: str
+
+
+class KeySet(BaseModel):
+    keys: list[Jwk]
+
+
+class BidProof(BaseModel):
+    leaf_index: int
+    tree_size: int
+    audit_path: list[str]
+    root: str
 
 
 class RoundPage(BaseModel):

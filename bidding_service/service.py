@@ -13,6 +13,7 @@ import structlog
 
 from bidding_service import amounts, eligibility, repo_timer
 from bidding_service import repository as repo
+from bidding_service.commitment import commit_round
 from bidding_service.domain import (
     BIDDING_STATUSES,
     PUBLIC_STATUSES,
@@ -86,6 +87,8 @@ def round_public(r: asyncpg.Record) -> dict[str, Any]:
         "invited_count": r["invited_count"],
         "launched_at": _iso(r["launched_at"]),
         "closed_at": _iso(r["closed_at"]),
+        "bids_root": r["bids_root"],
+        "bids_tree_size": r["bids_tree_size"],
     }
 
 
@@ -109,6 +112,10 @@ def award_public(a: asyncpg.Record) -> dict[str, Any]:
         "accept_by": _iso(a["accept_by"]),
         "decided_at": _iso(a["decided_at"]),
         "decision_reason": a["decision_reason"],
+        "bids_root": a["bids_root"],
+        "bids_tree_size": a["bids_tree_size"],
+        "audit_head": None if a["audit_seq"] is None else {
+            "seq": a["audit_seq"], "hash": a["audit_hash"]},
     }
 
 
@@ -280,10 +287,13 @@ async def close_round(db: asyncpg.Pool, round_id: uuid.UUID, metrics: Metrics,
         # Sealed amounts are decrypted here, in memory, and ranked by the domain rule.
         ranked = await amounts.ranking(conn, sealer, round_id, r["sme_price_deduction"])
         valid_bidders = len(ranked)
+        committed = (await commit_round(uow, sealer, round_id,
+                                        release_audit=True)).event_fields()
         uow.emit("round.closed", round_id, {"round_id": str(round_id), "closed_at": now.isoformat(),
-                                            "bid_count": bids, "bidder_count": bidders})
+                                            "bid_count": bids, "bidder_count": bidders,
+                                            **committed})
         uow.audit("round-timer", "system", "round.closed", f"/v1/rounds/{round_id}",
-                  {"bid_count": bids, "bidder_count": bidders})
+                  {"bid_count": bids, "bidder_count": bidders, **committed})
         if valid_bidders < r["min_bids"]:
             await repo.mark_closed(conn, round_id, RoundStatus.FAILED, "insufficient_bids",
                                    now, bids, bidders)
@@ -315,9 +325,12 @@ async def _publish_award(uow: UnitOfWork, r: asyncpg.Record, rank: int, *,
         return False
     award_id = uuid.uuid4()
     await repo.insert_award(conn, award_id, r, result, r["acceptance_seconds"])
+    ranking = await repo.ranking_json(conn, r["id"])
+    # The notice carries the audit head with this transaction's entries (the close's bid
+    # entries among them); taken last, so the chain's lock is held only to the commit.
+    await repo.set_award_audit_head(conn, award_id, *await uow.flush_audit())
     award = await repo.get_award(conn, award_id)
     assert award is not None
-    ranking = await repo.ranking_json(conn, r["id"])
     uow.emit("award.published", award_id, {
         **award_public(award),
         "pool": {"id": str(r["pool_id"]), "code": r["pool_code"], "name": r["pool_name"]},
@@ -415,7 +428,7 @@ async def _refuse(uow: UnitOfWork, award: asyncpg.Record, status: AwardStatus,
 
 
 async def cancel_round(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal,
-                       reason: str) -> dict[str, Any]:
+                       reason: str, sealer: Sealer) -> dict[str, Any]:
     async with UnitOfWork(db, SOURCE) as uow:
         conn = uow.conn
         r = await repo.get_round(conn, round_id, lock="FOR UPDATE")
@@ -426,7 +439,11 @@ async def cancel_round(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal,
             raise conflict("only a round that has not closed can be cancelled",
                            slug="round-not-cancellable")
         await repo.set_status(conn, round_id, RoundStatus.CANCELLED, reason)
-        uow.emit("round.cancelled", round_id, {"round_id": str(round_id), "reason": reason})
+        # The commitment is published; the bids and their audit entries stay sealed.
+        committed = (await commit_round(uow, sealer, round_id,
+                                        release_audit=False)).event_fields()
+        uow.emit("round.cancelled", round_id, {"round_id": str(round_id), "reason": reason,
+                                               **committed})
         uow.audit(caller.sub, caller.role.value, "round.cancelled", f"/v1/rounds/{round_id}",
                   {"reason": reason})
         fresh = await repo.get_round(conn, round_id)

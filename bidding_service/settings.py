@@ -23,19 +23,44 @@ class BiddingSettings(ServiceSettings):
     # AES-256-GCM key of bid amounts at rest (trust.md 3): base64 of 32 bytes, never in
     # the database; the same in every process. Required unless DEV_MODE.
     bid_encryption_key: SecretStr | None = None
+    # Ed25519 seed (32 bytes, base64) signing bid receipts: the same in every process.
+    receipt_signing_key: SecretStr | None = None
+    # Retired receipt keys, still listed by GET /v1/keys so old receipts verify: their
+    # public keys (32 bytes, base64 or base64url, e.g. the `x` of /v1/keys), comma-separated.
+    receipt_retired_keys: str = ""
 
     def unsafe_settings(self) -> list[tuple[str, str]]:
         unsafe = super().unsafe_settings()
-        key = self.bid_encryption_key.get_secret_value() if self.bid_encryption_key else ""
-        if key:
-            try:
-                decode_key(key)
-            except ValueError as exc:
-                unsafe.append(("BID_ENCRYPTION_KEY", f"must be base64 of 32 bytes ({exc})"))
-        elif not self.dev_mode:
-            unsafe.append(("BID_ENCRYPTION_KEY", "required unless DEV_MODE=true"))
+        for name, value in (("BID_ENCRYPTION_KEY", self.bid_encryption_key),
+                            ("RECEIPT_SIGNING_KEY", self.receipt_signing_key)):
+            problem = _key_problem(value, self.dev_mode)
+            if problem:
+                unsafe.append((name, problem))
+        try:
+            self.retired_receipt_keys()
+        except ValueError as exc:
+            unsafe.append(("RECEIPT_RETIRED_KEYS", f"each must be base64 of 32 bytes ({exc})"))
         return unsafe
 
     def bid_key(self) -> bytes:
         """The raw key (a development key derived from JWT_SECRET only with DEV_MODE)."""
         return self.key_bytes(self.bid_encryption_key, "BID_ENCRYPTION_KEY")
+
+    def receipt_seed(self) -> bytes:
+        return self.key_bytes(self.receipt_signing_key, "RECEIPT_SIGNING_KEY")
+
+    def retired_receipt_keys(self) -> list[bytes]:
+        return [decode_key(k) for k in self.receipt_retired_keys.split(",") if k.strip()]
+
+
+def _key_problem(value: SecretStr | None, dev_mode: bool) -> str | None:
+    """Why a 32-byte key setting is unusable, or None: a value must decode to 32 bytes,
+    and a missing one is allowed only with DEV_MODE (trust.md 1)."""
+    key = value.get_secret_value() if value else ""
+    if not key:
+        return None if dev_mode else "required unless DEV_MODE=true"
+    try:
+        decode_key(key)
+    except ValueError as exc:
+        return f"must be base64 of 32 bytes ({exc})"
+    return None

@@ -20,6 +20,7 @@ from procure.dlq_cli import dlq_app
 from procure.errors import ProcureError
 from procure.settings import ProcureSettings, with_port
 from procure.ui import Ui, clock, money
+from procure.verify_cmd import audit_app, verify_command
 from shared.auth import Role, mint_token
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ app.add_typer(pools_app, name="pools")
 app.add_typer(rounds_app, name="rounds")
 app.add_typer(finance_app, name="finance")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(audit_app, name="audit")
+app.command("verify")(verify_command)
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """The append-only audit trail (who, what, when) and its read-back for the center.
 
 Rows are written by `UnitOfWork.audit` in the transaction of the change; the table
-refuses UPDATE and DELETE (see shared/migrations/0001_messaging.sql)."""
+refuses UPDATE and DELETE (see shared/migrations/0001_messaging.sql), and every entry is
+a link of a hash chain (trust.md section 6, shared/audit_chain.py) whose head is public."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from shared.audit_chain import format_at
 from shared.auth import Role
 from shared.http import DB, Api, authenticate, parse_query, render
 from shared.paging import PageQuery, decode_cursor, page
@@ -32,6 +34,15 @@ class AuditEntry(BaseModel):
     action: str
     subject: str
     details: dict[str, Any]
+    content_hash: str | None = Field(
+        description="SHA-256 hex of the canonical JSON of seq, at, actor, actor_role, action,"
+                    " subject, details (null only before the chain began)")
+    hash: str | None = Field(description="SHA-256 hex of previous hash + content_hash")
+
+
+class AuditHead(BaseModel):
+    seq: int
+    hash: str
 
 
 class AuditPage(BaseModel):
@@ -47,7 +58,8 @@ async def list_audit(db: asyncpg.Pool, query: AuditQuery) -> dict[str, Any]:
     except (TypeError, ValueError):
         raise unprocessable("the cursor is not valid") from None
     rows = await db.fetch(
-        "SELECT seq, at, actor, actor_role, action, subject, details FROM audit_log"
+        "SELECT seq, at, actor, actor_role, action, subject, details, content_hash, hash"
+        " FROM audit_log"
         " WHERE ($1::text IS NULL OR subject = $1) AND ($2::bigint IS NULL OR seq < $2)"
         " ORDER BY seq DESC LIMIT $3", query.subject, before, query.limit + 1)
     items = [{**dict(r), "at": _iso(r["at"])} for r in rows]
@@ -55,7 +67,7 @@ async def list_audit(db: asyncpg.Pool, query: AuditQuery) -> dict[str, Any]:
 
 
 def _iso(value: datetime) -> str:
-    return value.isoformat()
+    return format_at(value)
 
 
 def install_audit_route(api: Api) -> None:
@@ -66,3 +78,10 @@ def install_audit_route(api: Api) -> None:
     async def audit_trail(request: web.Request) -> web.Response:
         await authenticate(request, Role.PROCUREMENT_CENTER)
         return render(await list_audit(request.app[DB], parse_query(request, AuditQuery)))
+
+    @api.route("GET", "/v1/audit/head", summary="The audit chain's head (public)",
+               response=AuditHead)
+    async def audit_chain_head(request: web.Request) -> web.Response:
+        row = await request.app[DB].fetchrow("SELECT seq, hash FROM audit_head")
+        assert row is not None
+        return render({"seq": row["seq"], "hash": row["hash"]})

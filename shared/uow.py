@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 import asyncpg
 
-from shared.db import Conn
+from shared.audit_chain import content_hash, format_at, link
+from shared.db import Conn, dumps_json
 from shared.events import CloudEvent, new_event
+
+AuditRow = tuple[str, str, str, str, dict[str, Any], datetime | None]
 
 
 class UnitOfWork:
@@ -22,7 +27,7 @@ class UnitOfWork:
         self._pool = pool
         self._source = source
         self._events: list[CloudEvent] = []
-        self._audit: list[tuple[str, str, str, str, dict[str, Any]]] = []
+        self._audit: list[AuditRow] = []
         self._conn: Conn | None = None
         self._tx: Any = None
 
@@ -44,8 +49,18 @@ class UnitOfWork:
         return event
 
     def audit(self, actor: str, role: str, action: str, subject: object,
-              details: dict[str, Any] | None = None) -> None:
-        self._audit.append((actor, role, action, str(subject), details or {}))
+              details: dict[str, Any] | None = None, *, at: datetime | None = None) -> None:
+        """Queue an audit entry (appended to the chain at commit); `at` defaults to then."""
+        self._audit.append((actor, role, action, str(subject), details or {}, at))
+
+    async def flush_audit(self) -> tuple[int, str]:
+        """Append the queued audit entries now and return the chain's head (seq, hash).
+
+        The head row stays locked until this transaction ends: call it late."""
+        entries, self._audit = self._audit, []
+        if not entries:
+            return await audit_head(self.conn)
+        return await append_audit(self.conn, entries)
 
     async def __aenter__(self) -> UnitOfWork:
         conn: Conn = await self._pool.acquire()
@@ -89,17 +104,49 @@ class UnitOfWork:
         if self._events:
             self._events = await write_outbox(conn, self._events)
         if self._audit:
-            await conn.executemany(AUDIT_INSERT, self._audit)
-
-
-AUDIT_INSERT = ("INSERT INTO audit_log (actor, actor_role, action, subject, details)"
-                " VALUES ($1, $2, $3, $4, $5)")
+            # Last before commit: the chain's head row stays locked only for the commit.
+            await self.flush_audit()
 
 
 async def write_audit(conn: Conn, actor: str, role: str, action: str, subject: object,
                       details: dict[str, Any] | None = None) -> None:
-    """An audit row on `conn`, for changes made outside a UnitOfWork (event consumers)."""
-    await conn.execute(AUDIT_INSERT, actor, role, action, str(subject), details or {})
+    """An audit entry on `conn`, for changes made outside a UnitOfWork (event consumers).
+
+    It locks the chain's head row until `conn`'s transaction ends: call it last."""
+    await append_audit(conn, [(actor, role, action, str(subject), details or {}, None)])
+
+
+async def audit_head(conn: Conn) -> tuple[int, str]:
+    row = await conn.fetchrow("SELECT seq, hash FROM audit_head")
+    assert row is not None, "shared migration 0003 creates the audit head"
+    return int(row["seq"]), str(row["hash"])
+
+
+async def append_audit(conn: Conn, entries: list[AuditRow]) -> tuple[int, str]:
+    """Append `entries` to the hash chain in order (trust.md section 6); the new head.
+
+    The head row's lock serialises appends, so seq has no gaps and each hash chains from
+    the one before; it is held until `conn`'s transaction ends."""
+    head = await conn.fetchrow(
+        "SELECT seq, hash, clock_timestamp() AS now FROM audit_head FOR UPDATE")
+    assert head is not None, "shared migration 0003 creates the audit head"
+    seq, previous = int(head["seq"]), str(head["hash"])
+    rows = []
+    for actor, role, action, subject, details, at in entries:
+        seq += 1
+        when = at if at is not None else head["now"]
+        # Exactly what the API will show: details as they come back from jsonb.
+        shown = json.loads(dumps_json(details))
+        content = content_hash({"seq": seq, "at": format_at(when), "actor": actor,
+                                "actor_role": role, "action": action, "subject": subject,
+                                "details": shown})
+        previous = link(previous, content)
+        rows.append((seq, when, actor, role, action, subject, shown, content, previous))
+    await conn.executemany(
+        "INSERT INTO audit_log (seq, at, actor, actor_role, action, subject, details,"
+        " content_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", rows)
+    await conn.execute("UPDATE audit_head SET seq = $1, hash = $2", seq, previous)
+    return seq, previous
 
 
 async def write_outbox(conn: Conn, events: list[CloudEvent]) -> list[CloudEvent]:

@@ -13,6 +13,7 @@ import pytest
 
 from tests.integration.bidding.conftest import PoolFeed, members, round_body
 from tests.integration.bidding.storm import check_storm, storm
+from tests.integration.bidding.test_verifiable import leaf_of_bid, proof_leads_to
 from tests.support import EventTap, ServiceProcess
 
 pytestmark = pytest.mark.e2e
@@ -88,6 +89,18 @@ async def test_two_processes_race_the_close_of_a_storm(
             bids += page["items"]
         check_storm(result, bids, bidders, Decimal("0.05"), view["award"],  # type: ignore[arg-type]
                     view["ranking"])  # type: ignore[arg-type]
+        # Both processes sign receipts with one key, and either proves any bid.
+        keys = []
+        for s in sessions:
+            async with s.get("/v1/keys") as resp:
+                keys.append(await resp.json())
+        assert keys[0] == keys[1]
+        assert view["bids_tree_size"] == len(bids)
+        for b in random.sample(bids, 5):
+            async with sessions[1].get(f"/v1/rounds/{rnd['id']}/bids/{b['id']}/proof",
+                                       headers=center) as resp:
+                proof = await resp.json()
+            assert proof_leads_to({"leaf": leaf_of_bid(b)}, proof, view["bids_root"])
         mine = [e["type"] for e in tap.events if e["data"].get("round_id") == rnd["id"]]
         assert sorted(mine) == ["award.published", "round.closed"]
         await feed.close()
