@@ -6,6 +6,7 @@ import asyncio
 import enum
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,8 +60,10 @@ class JwksKeys:
     """The signing keys published at a JWKS URL, fetched over HTTP when needed."""
 
     def __init__(self, url: str, *, refetch_seconds: float = JWKS_REFETCH_SECONDS,
-                 max_age_seconds: float = JWKS_MAX_AGE_SECONDS, timeout: float = 5.0) -> None:
+                 max_age_seconds: float = JWKS_MAX_AGE_SECONDS, timeout: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.url = url
+        self._clock = clock
         self.fetches = 0
         self._refetch = refetch_seconds
         self._max_age = max_age_seconds
@@ -84,7 +87,7 @@ class JwksKeys:
 
     def _fresh(self) -> bool:
         return self._loaded_at is not None and \
-            time.monotonic() - self._loaded_at < self._max_age
+            self._clock() - self._loaded_at < self._max_age
 
     def _find(self, kid: str | None) -> jwt.PyJWK | None:
         if kid is None and len(self._keys) == 1:
@@ -92,10 +95,10 @@ class JwksKeys:
         return self._keys.get(kid)
 
     def _may_fetch(self) -> bool:
-        return self._fetched_at is None or time.monotonic() - self._fetched_at >= self._refetch
+        return self._fetched_at is None or self._clock() - self._fetched_at >= self._refetch
 
     async def _fetch(self) -> None:
-        self._fetched_at = time.monotonic()
+        self._fetched_at = self._clock()
         self.fetches += 1
         try:
             timeout = aiohttp.ClientTimeout(total=self._timeout)
@@ -110,7 +113,7 @@ class JwksKeys:
             return
         self._keys = {k.key_id: k for k in keys
                       if k.public_key_use in (None, "sig")}
-        self._loaded_at = time.monotonic()
+        self._loaded_at = self._clock()
         log.info("jwks_fetched", url=self.url, kids=sorted(str(k) for k in self._keys))
 
 

@@ -29,7 +29,8 @@ log = structlog.get_logger(__name__)
 # session setting, so "today" is one SQL expression on the database clock in both
 # services. Timestamps themselves stay in UTC.
 JURISDICTION_TZ_SETTING = "procurement.jurisdiction_tz"
-LOCAL_TODAY_SQL = f"(clock_timestamp() AT TIME ZONE current_setting('{JURISDICTION_TZ_SETTING}'))::date"
+LOCAL_TODAY_SQL = ("(clock_timestamp() AT TIME ZONE "
+                   f"current_setting('{JURISDICTION_TZ_SETTING}'))::date")
 
 
 def _default(value: Any) -> Any:

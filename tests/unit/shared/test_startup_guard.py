@@ -65,8 +65,8 @@ def test_every_command_refuses_the_built_in_secret(module: str, command: str) ->
     "an-Example-secret-0123456789abcdef0123456789abcdef",
 ])
 def test_weak_secrets_are_refused_unless_dev_mode(secret: str) -> None:
-    assert [name for name, _ in ServiceSettings(jwt_secret=secret, dev_mode=False).unsafe_settings()] == \
-        ["JWT_SECRET"]
+    unsafe = ServiceSettings(jwt_secret=secret, dev_mode=False).unsafe_settings()
+    assert [name for name, _ in unsafe] == ["JWT_SECRET"]
     assert ServiceSettings(jwt_secret=secret, dev_mode=True).unsafe_settings() == []
     record = refused("bidding_service", "migrate", JWT_SECRET=secret)
     assert record["setting"] == "JWT_SECRET"
