@@ -37,21 +37,27 @@ def start(module: str, *args: str, **env: str) -> tuple[int, list[str], str, flo
 
 
 def refused(module: str, *args: str, **env: str) -> dict[str, str]:
+    record, _ = refused_in(module, *args, **env)
+    return record
+
+
+def refused_in(module: str, *args: str, **env: str) -> tuple[dict[str, str], float]:
+    """The one log line of a refused start, and how long the process took."""
     code, lines, stderr, elapsed = start(module, *args, **env)
     assert code == 2, (code, lines, stderr)
-    assert elapsed < 10
     assert len(lines) == 1, lines
     assert "Traceback" not in stderr and not stderr.strip(), stderr
     record: dict[str, str] = json.loads(lines[0])
     assert record["level"] == "error"
-    return record
+    return record, elapsed
 
 
 @pytest.mark.parametrize(("module", "command"), [
     ("pool_service", "serve"), ("pool_service", "migrate"), ("pool_service", "seed"),
     ("bidding_service", "serve"), ("bidding_service", "migrate")])
 def test_every_command_refuses_the_built_in_secret(module: str, command: str) -> None:
-    record = refused(module, command)
+    record, elapsed = refused_in(module, command)
+    assert elapsed < 10  # the contract's bound, not a performance figure
     assert record["setting"] == "JWT_SECRET"
     assert "built-in" in record["reason"]
     assert DEV_JWT_SECRET not in json.dumps(record)
