@@ -57,7 +57,8 @@ def operations_listener(settings: ServiceSettings, extra_metrics: ExtraMetrics |
     async def operations(app: web.Application) -> AsyncIterator[None]:
         ops = web.Application()
         ops.router.add_get("/metrics", metrics_handler(app, extra_metrics))
-        runner = web.AppRunner(ops, access_log=None)
+        # A scrape in flight must not hold the exit past SIGTERM's 10 s budget.
+        runner = web.AppRunner(ops, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, settings.http_host, settings.operations_port)
         try:
