@@ -94,7 +94,9 @@ class Context:
             "FINANCE_QUEUE": self.names["finance"],
             "POOL_EVENTS_QUEUE": self.names["pool_events"],
             "AWARDS_QUEUE": self.names["awards"],
-            "HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(port),
+            "HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(port), "METRICS_PORT": str(free_port()),
+            # A throwaway local run: development keys are fine (trust.md 1).
+            "DEV_MODE": "true",
             "JWT_SECRET": self.secret, "ROUND_MIN_DURATION_SECONDS": "1",
             "BID_RATE_PER_SECOND": "1000000", "BID_RATE_BURST": "1000000",
             "LOG_LEVEL": "warning",

@@ -10,7 +10,7 @@ from shared.runner import run_cli
 
 
 def main() -> int:
-    return run_cli(name="bidding-service", settings=BiddingSettings(), build_app=build_app,
+    return run_cli(name="bidding-service", settings_class=BiddingSettings, build_app=build_app,
                    migrations=MIGRATIONS, namespace="bidding")
 
 

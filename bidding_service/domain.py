@@ -79,9 +79,11 @@ class LaunchTerms:
 
 
 def check_launch(terms: LaunchTerms, pool: PoolTerms, invited: int, now: datetime,
-                 min_duration_seconds: int) -> datetime:
-    """Refuse a launch that breaks a rule of domain.md; returns the effective opens_at."""
-    if not pool.is_active(now.date()):
+                 min_duration_seconds: int, *, today: date) -> datetime:
+    """Refuse a launch that breaks a rule of domain.md; returns the effective opens_at.
+
+    `today` is the date in the jurisdiction (JURISDICTION_TZ), as the pool service sees it."""
+    if not pool.is_active(today):
         raise conflict(f"pool {pool.code} is not active (terminated or outside its validity)",
                        slug="pool-not-active")
     if terms.ceiling_price > pool.max_round_budget:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
 
 from bidding_service.domain import Extension, PoolTerms
 from bidding_service.repo_eligibility import admitted_now
-from shared.db import Conn
+from shared.db import LOCAL_TODAY_SQL, Conn
 from shared.uow import write_audit
 
 # ---------------------------------------------------------------- pool copy
@@ -125,6 +125,13 @@ async def now(conn: Conn) -> datetime:
     """The database clock: it alone decides what is open."""
     value: datetime = await conn.fetchval("SELECT clock_timestamp()")
     return value
+
+
+async def clock(conn: Conn) -> tuple[datetime, date]:
+    """The database clock and today's date in the jurisdiction (JURISDICTION_TZ)."""
+    row = await conn.fetchrow(f"SELECT clock_timestamp() AS now, {LOCAL_TODAY_SQL} AS today")
+    assert row is not None
+    return row["now"], row["today"]
 
 
 async def insert_round(conn: Conn, r: dict[str, Any], invited: list[asyncpg.Record]) -> None:

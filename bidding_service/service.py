@@ -142,9 +142,10 @@ async def launch_round(db: asyncpg.Pool, cmd: LaunchRound, caller: Principal,
                                     [{"loc": ["pool_id"], "msg": "unknown pool"}],
                                     slug="unknown-pool")
             invited = await repo.admitted_members(conn, cmd.pool_id)
-            now = await repo.now(conn)
+            now, today = await repo.clock(conn)
             terms = LaunchTerms(cmd.ceiling_price, cmd.opens_at, cmd.closes_at, cmd.min_bids)
-            opens_at = check_launch(terms, pool, len(invited), now, min_duration_seconds)
+            opens_at = check_launch(terms, pool, len(invited), now, min_duration_seconds,
+                                    today=today)
             round_id = uuid.uuid4()
             ext = cmd.extension
             await repo.insert_round(conn, {

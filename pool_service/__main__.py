@@ -27,7 +27,7 @@ async def _seed(settings: ServiceSettings) -> None:
 
 
 def main() -> int:
-    return run_cli(name="pool_service", settings=PoolSettings(), build_app=_build,
+    return run_cli(name="pool_service", settings_class=PoolSettings, build_app=_build,
                    migrations=MIGRATIONS, namespace="pool", commands={"seed": _seed})
 
 

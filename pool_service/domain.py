@@ -14,9 +14,6 @@ from decimal import Decimal
 from shared.vocabulary import SupplierKind as SupplierKind
 from shared.vocabulary import SupplierSize as SupplierSize
 
-# Wenzhou (and every Chinese jurisdiction) keeps China Standard Time: "today" for a
-# pool's validity period is the date there, whatever the server's zone.
-JURISDICTION_TIMEZONE = "Asia/Shanghai"
 MAX_VALIDITY_YEARS = 2
 TOP_UP_THRESHOLD = Decimal("0.7")
 MAX_SUSPENSION = timedelta(days=3 * 365 + 1)

@@ -8,8 +8,8 @@ from typing import Any
 
 import asyncpg
 
-from pool_service.domain import JURISDICTION_TIMEZONE, Transition
-from shared.db import Conn
+from pool_service.domain import Transition
+from shared.db import LOCAL_TODAY_SQL, Conn
 
 Row = asyncpg.Record
 
@@ -42,8 +42,7 @@ class Repository:
     async def clock(self) -> tuple[datetime, date]:
         """The database's time and today's date in the jurisdiction."""
         row = await self.conn.fetchrow(
-            "SELECT clock_timestamp() AS now, (clock_timestamp() AT TIME ZONE $1)::date AS today",
-            JURISDICTION_TIMEZONE)
+            f"SELECT clock_timestamp() AS now, {LOCAL_TODAY_SQL} AS today")
         assert row is not None
         return row["now"], row["today"]
 

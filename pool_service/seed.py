@@ -144,7 +144,8 @@ def validity(today: date) -> tuple[date, date]:
 
 async def seed(settings: PoolSettings) -> int:
     """Insert the catalogue's missing pools; returns how many were inserted."""
-    db = await create_pool(settings.database_url, settings.db_schema, min_size=1, max_size=2)
+    db = await create_pool(settings.database_url, settings.db_schema, min_size=1, max_size=2,
+                           jurisdiction_tz=settings.jurisdiction_tz)
     try:
         async with UnitOfWork(db, SOURCE) as uow:
             _, today = await Repository(uow.conn).clock()

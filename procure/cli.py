@@ -92,8 +92,9 @@ def main(
     events_exchange: Annotated[str | None, typer.Option(
         help="Events exchange [env EVENTS_EXCHANGE; default procurement.events]")] = None,
     jwt_secret: Annotated[str | None, typer.Option(
-        help="HS256 secret for dev tokens [env JWT_SECRET; default: the services' dev "
-             "default]", show_default=False)] = None,
+        help="HS256 secret for dev tokens [env JWT_SECRET; default: the services' built-in "
+             "development secret, accepted only with DEV_MODE=true]", show_default=False)
+    ] = None,
     finance_queue: Annotated[str | None, typer.Option(
         help="Finance queue [env FINANCE_QUEUE; default finance.awards]")] = None,
     plain: Annotated[bool, typer.Option(
@@ -193,9 +194,12 @@ def token(
         raise typer.BadParameter("a buyer token needs --org", param_hint="--org")
     if role is not Role.BUYER and org is not None:
         raise typer.BadParameter("only a buyer token carries an org", param_hint="--org")
-    secret = _state(ctx).settings.jwt_secret.get_secret_value()
-    typer.echo(mint_token(secret, role, sub=sub, supplier_id=supplier_id, org=org,
-                          ttl_seconds=ttl))
+    settings = _state(ctx).settings
+    if settings.dev_secret:
+        typer.echo("note: signed with the built-in development secret; only services "
+                   "running with DEV_MODE=true accept it (set JWT_SECRET otherwise)", err=True)
+    typer.echo(mint_token(settings.jwt_secret.get_secret_value(), role, sub=sub,
+                          supplier_id=supplier_id, org=org, ttl_seconds=ttl))
 
 
 # ---------------------------------------------------------------- pools

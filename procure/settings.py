@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.settings import ServiceSettings, mask_url
+from shared.settings import DEV_JWT_SECRET, ServiceSettings, mask_url
 
 _SERVICE_DEFAULTS = ServiceSettings.model_fields
 
@@ -21,7 +21,9 @@ class ProcureSettings(BaseSettings):
     bidding_url: str = "http://127.0.0.1:8082"
     amqp_url: str = Field(default=_SERVICE_DEFAULTS["amqp_url"].default)
     events_exchange: str = Field(default=_SERVICE_DEFAULTS["events_exchange"].default)
-    jwt_secret: SecretStr = Field(default=_SERVICE_DEFAULTS["jwt_secret"].default)
+    # The services' built-in development secret unless JWT_SECRET says otherwise: the
+    # tokens it signs work only against services running with DEV_MODE=true.
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     finance_queue: str = "finance.awards"
     # Only `procure run` and `procure demo` use it: to check PostgreSQL before starting
     # the services (which read the same variable themselves).
@@ -34,6 +36,11 @@ class ProcureSettings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{value!r} is not an http(s) URL such as http://127.0.0.1:8081")
         return value.strip().rstrip("/")
+
+    @property
+    def dev_secret(self) -> bool:
+        """Whether tokens are signed with the built-in development secret."""
+        return self.jwt_secret.get_secret_value() == DEV_JWT_SECRET
 
     @property
     def masked_amqp_url(self) -> str:

@@ -31,6 +31,7 @@ from rich.text import Text
 from procure.errors import START_INFRA_HINT, ProcureError, Unreachable
 from procure.settings import ProcureSettings, url_port
 from procure.ui import Ui
+from shared.settings import METRICS_PORT_OFFSET
 
 POOL = "pool"
 BIDDING = "bidding"
@@ -56,6 +57,16 @@ class ServiceDef:
     def host(self) -> str:
         host = urlsplit(self.url).hostname or "127.0.0.1"
         return "127.0.0.1" if host == "localhost" else host
+
+    @property
+    def metrics_port(self) -> int:
+        """The operations listener (/metrics): the services' default, API port + 1000."""
+        return self.port + METRICS_PORT_OFFSET
+
+    @property
+    def metrics_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.metrics_port}/metrics"
 
 
 def service_defs(settings: ProcureSettings) -> dict[str, ServiceDef]:
@@ -172,6 +183,7 @@ class ServiceStack:
         s = self._settings
         env = dict(os.environ)
         env.pop("DB_SCHEMA", None)  # each service has its own schema by default
+        env.pop("METRICS_PORT", None)  # and its own operations port (set below)
         # `procure run` and the demo start local development services (trust.md 1).
         env.setdefault("DEV_MODE", "true")
         env.update({
@@ -185,6 +197,7 @@ class ServiceStack:
         if service is not None:
             env["HTTP_HOST"] = service.host
             env["HTTP_PORT"] = str(service.port)
+            env["METRICS_PORT"] = str(service.metrics_port)
         return env
 
     # ------------------------------------------------------------ checks
@@ -200,11 +213,12 @@ class ServiceStack:
                     f"the {svc.title} URL {svc.url} is not on this machine; `procure run` "
                     "starts services locally (use --pool-port/--bidding-port, or point "
                     "POOL_URL/BIDDING_URL at 127.0.0.1)")
-            if _port_busy(svc.host, svc.port):
-                raise ProcureError(
-                    f"port {svc.port} (the {svc.title}, {svc.url}) is already in use: are "
-                    "the services running already? Stop them, or pick other ports with "
-                    "--pool-port/--bidding-port")
+            for port, what in ((svc.port, svc.url), (svc.metrics_port, "its /metrics")):
+                if _port_busy(svc.host, port):
+                    raise ProcureError(
+                        f"port {port} (the {svc.title}, {what}) is already in use: are "
+                        "the services running already? Stop them, or pick other ports with "
+                        "--pool-port/--bidding-port")
 
     # ------------------------------------------------------------ start
 
@@ -338,7 +352,7 @@ class ServiceStack:
             while time.monotonic() < deadline and not self._hurry.is_set():
                 backlog = 0
                 for child in children:
-                    backlog += await _outbox_backlog(http, child.service.url)
+                    backlog += await _outbox_backlog(http, child.service.metrics_url)
                 if backlog == 0:
                     return
                 if not told:
@@ -349,9 +363,9 @@ class ServiceStack:
                     await asyncio.wait_for(self._hurry.wait(), 0.2)
 
 
-async def _outbox_backlog(http: aiohttp.ClientSession, base_url: str) -> int:
+async def _outbox_backlog(http: aiohttp.ClientSession, metrics_url: str) -> int:
     try:
-        async with http.get(base_url + "/metrics") as resp:
+        async with http.get(metrics_url) as resp:
             text = await resp.text()
     except (aiohttp.ClientError, TimeoutError):
         return 0

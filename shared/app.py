@@ -27,6 +27,7 @@ from shared.http import (
 )
 from shared.inbox import Handler, InboxConsumer
 from shared.metrics import Metrics
+from shared.operations import operations_listener
 from shared.outbox import OutboxRelay
 from shared.settings import ServiceSettings
 
@@ -57,14 +58,16 @@ def build_service_app(settings: ServiceSettings, spec: ServiceSpec, *,
     app[METRICS] = Metrics()
     app[API] = spec.api
     app[VERIFIER] = TokenVerifier(settings.jwt_secret.get_secret_value(),
-                                  settings.jwt_jwks_url, settings.jwt_audience)
+                                  settings.jwt_jwks_url, settings.jwt_audience,
+                                  settings.jwt_issuer)
     spec.api.install(app)
-    install_platform_routes(app, spec.api, spec.extra_metrics)
+    install_platform_routes(app, spec.api)
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         app[DB] = await create_pool(settings.database_url, settings.db_schema,
                                     min_size=settings.db_pool_min,
-                                    max_size=settings.db_pool_max)
+                                    max_size=settings.db_pool_max,
+                                    jurisdiction_tz=settings.jurisdiction_tz)
         yield
         try:
             # A connection stuck in a dead query must not hold the exit past SIGTERM's budget.
@@ -108,7 +111,10 @@ def build_service_app(settings: ServiceSettings, spec: ServiceSpec, *,
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    app.cleanup_ctx.extend([database, broker, background])
+    # The operations listener last: it starts once everything /metrics reads exists,
+    # and closes first.
+    app.cleanup_ctx.extend([database, broker, background,
+                            operations_listener(settings, spec.extra_metrics)])
     return app
 
 

@@ -13,6 +13,8 @@ import asyncpg
 import orjson
 import structlog
 
+from shared.settings import DEFAULT_JURISDICTION_TZ
+
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
 
@@ -22,6 +24,13 @@ else:
     Conn = asyncpg.Connection
 
 log = structlog.get_logger(__name__)
+
+# Every pool connection carries the jurisdiction's time zone (JURISDICTION_TZ) as a
+# session setting, so "today" is one SQL expression on the database clock in both
+# services. Timestamps themselves stay in UTC.
+JURISDICTION_TZ_SETTING = "procurement.jurisdiction_tz"
+LOCAL_TODAY_SQL = ("(clock_timestamp() AT TIME ZONE "
+                   f"current_setting('{JURISDICTION_TZ_SETTING}'))::date")
 
 
 def _default(value: Any) -> Any:
@@ -53,8 +62,9 @@ async def _reset_connection(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(dsn: str, schema: str, *, min_size: int = 2, max_size: int = 20,
-                      ) -> asyncpg.Pool:
-    """A pool whose connections see `schema` first and decode jsonb to Python objects."""
+                      jurisdiction_tz: str = DEFAULT_JURISDICTION_TZ) -> asyncpg.Pool:
+    """A pool whose connections see `schema` first, decode jsonb to Python objects and
+    know the jurisdiction's time zone (LOCAL_TODAY_SQL)."""
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
@@ -62,7 +72,7 @@ async def create_pool(dsn: str, schema: str, *, min_size: int = 2, max_size: int
         init=_init_connection,
         reset=_reset_connection,
         server_settings={"search_path": schema, "application_name": f"svc-{schema}",
-                         "timezone": "UTC"},
+                         "timezone": "UTC", JURISDICTION_TZ_SETTING: jurisdiction_tz},
         command_timeout=30,
     )
     assert pool is not None

@@ -17,7 +17,6 @@ import asyncpg
 import orjson
 import structlog
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
 from shared.auth import Principal, Role, TokenVerifier, require_principal
@@ -243,7 +242,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     metrics = request.app[METRICS]
     metrics.http_requests.labels(request.method, route, str(response.status)).inc()
     metrics.http_latency.labels(request.method, route).observe(elapsed)
-    if route not in ("/metrics", "/healthz", "/readyz"):
+    if route not in ("/healthz", "/readyz"):
         log.info("http_request", method=request.method, route=route, status=response.status,
                  ms=round(elapsed * 1000, 2))
     structlog.contextvars.unbind_contextvars("request_id")
@@ -394,10 +393,8 @@ _DOCS_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}<
 # ---------------------------------------------------------------- health + docs
 
 
-def install_platform_routes(app: web.Application, api: Api,
-                            extra_metrics: Callable[[web.Application], Awaitable[None]]
-                            | None = None) -> None:
-    """/healthz, /readyz, /metrics, /openapi.json and /docs."""
+def install_platform_routes(app: web.Application, api: Api) -> None:
+    """/healthz, /readyz, /openapi.json and /docs (/metrics: shared.operations)."""
     document: dict[str, Any] = {}
 
     async def healthz(_request: web.Request) -> web.Response:
@@ -410,24 +407,6 @@ def install_platform_routes(app: web.Application, api: Api,
         return render({"status": "ready" if status == 200 else "unavailable",
                        "checks": checks}, status)
 
-    async def metrics(request: web.Request) -> web.Response:
-        m = request.app[METRICS]
-        try:
-            async with asyncio.timeout(1):
-                row = await request.app[DB].fetchrow(
-                    "SELECT count(*) AS n, extract(epoch FROM clock_timestamp() - min(created_at))"
-                    " AS age FROM outbox WHERE published_at IS NULL")
-            if row is not None:
-                m.outbox_backlog.set(row["n"])
-                m.outbox_oldest_age.set(float(row["age"] or 0))
-            if extra_metrics is not None:
-                async with asyncio.timeout(1):
-                    await extra_metrics(request.app)
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-            pass  # scrape what we have; /readyz reports the database
-        return web.Response(body=generate_latest(m.registry),
-                            headers={"Content-Type": CONTENT_TYPE_LATEST})
-
     async def openapi(_request: web.Request) -> web.Response:
         if not document:
             document.update(api.openapi())
@@ -438,7 +417,6 @@ def install_platform_routes(app: web.Application, api: Api,
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/docs", docs)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import structlog
 from aiohttp import web
+from pydantic import ValidationError
 
 from shared.logging import configure_logging
 from shared.migrations import migrate
@@ -25,19 +26,56 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+def load_settings(name: str, settings: Callable[[], ServiceSettings]) -> ServiceSettings | None:
+    """The service's settings, or None after one log line naming what is wrong with them:
+    a value that does not validate, or one it must refuse to start with (trust.md 1)."""
+    try:
+        loaded = settings()
+    except ValidationError as exc:
+        configure_logging("info", name)
+        names = [str(e["loc"][0]).upper() if e["loc"] else _setting_in(e["msg"])
+                 for e in exc.errors()]
+        reasons = "; ".join(f"{n}: {_reason(e['msg'])}"
+                            for n, e in zip(names, exc.errors(), strict=True))
+        log.error("invalid_settings", setting=", ".join(dict.fromkeys(names)), reason=reasons)
+        return None
+    configure_logging(loaded.log_level, name)
+    unsafe = loaded.unsafe_settings()
+    if unsafe:
+        log.error("unsafe_settings", setting=", ".join(dict.fromkeys(n for n, _ in unsafe)),
+                  reason="; ".join(f"{n}: {why}" for n, why in unsafe))
+        return None
+    return loaded
+
+
+def _setting_in(message: str) -> str:
+    """Model-level errors name their field first (`metrics_port: ...`)."""
+    head = _reason(message).partition(":")[0]
+    return head.upper() if head.isidentifier() else "settings"
+
+
+def _reason(message: str) -> str:
+    return message.removeprefix("Value error, ")
+
+
 def run_cli(
     *,
     name: str,
-    settings: ServiceSettings,
+    settings_class: Callable[[], ServiceSettings],
     build_app: Callable[[ServiceSettings], web.Application],
     migrations: Path,
     namespace: str,
     commands: dict[str, Callable[[ServiceSettings], Awaitable[None]]] | None = None,
     argv: list[str] | None = None,
 ) -> int:
+    """Run one command of a service; 2 (before anything else) when its settings are
+    invalid or unsafe, or the command is unknown."""
     args = sys.argv[1:] if argv is None else argv
     command = args[0] if args else "serve"
-    configure_logging(settings.log_level, name)
+    loaded = load_settings(name, settings_class)
+    if loaded is None:
+        return 2
+    settings = loaded
     extra = commands or {}
     known = ["serve", "migrate", *extra]
     if command not in known or len(args) > 1:

@@ -5,11 +5,22 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from typing import Literal
+import re
+from typing import Literal, Self
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The JWT secret a service runs with when none is set: public (it is in this repository),
+# so only DEV_MODE=true accepts it (trust.md 1). `procure token` signs with it by default.
+DEV_JWT_SECRET = "dev-only-secret-change-me-in-production-0123"
+MIN_SECRET_BYTES = 32
+_PLACEHOLDER = re.compile(r"change-?me|replace|example", re.IGNORECASE)
+DEFAULT_JURISDICTION_TZ = "Asia/Shanghai"
+# How far the operations listener (/metrics) sits above the API port by default.
+METRICS_PORT_OFFSET = 1000
 
 
 def mask_url(url: str) -> str:
@@ -34,11 +45,18 @@ class ServiceSettings(BaseSettings):
     events_exchange: str = "procurement.events"
     # Development only: lets a service start with built-in development secrets (trust.md 1).
     dev_mode: bool = False
-    jwt_secret: SecretStr = SecretStr("dev-only-secret-change-me-in-production-0123")
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     jwt_jwks_url: str | None = None
+    # Required with JWT_JWKS_URL: every token's `iss` and `aud` must match them.
+    jwt_issuer: str | None = None
     jwt_audience: str | None = None
     http_host: str = "0.0.0.0"
     http_port: int = Field(default=8080, ge=1, le=65535)
+    # The operations listener (/metrics), never the API port. None: HTTP_PORT + 1000;
+    # 0: any free port (in-process tests; the bound port is logged).
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    # The jurisdiction's IANA time zone: what "today" means in both services.
+    jurisdiction_tz: str = DEFAULT_JURISDICTION_TZ
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     migrate_on_start: bool = True
     # How long SIGTERM waits for requests in flight before the process exits.
@@ -55,11 +73,55 @@ class ServiceSettings(BaseSettings):
     pool_events_queue: str = "bidding-service.pool-events"
     finance_queue: str = "finance.awards"
 
+    @field_validator("jurisdiction_tz")
+    @classmethod
+    def _iana_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone such as Asia/Shanghai"
+                             ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _ports(self) -> Self:
+        if self.metrics_port is None and self.http_port + METRICS_PORT_OFFSET > 65535:
+            raise ValueError(f"metrics_port: HTTP_PORT {self.http_port} + "
+                             f"{METRICS_PORT_OFFSET} is not a port; set METRICS_PORT")
+        if self.metrics_port == self.http_port:
+            raise ValueError("metrics_port: must differ from HTTP_PORT (/metrics is never "
+                             "served on the API port)")
+        return self
+
+    @property
+    def operations_port(self) -> int:
+        """The port of the operations listener (0: any free one)."""
+        if self.metrics_port is not None:
+            return self.metrics_port
+        return self.http_port + METRICS_PORT_OFFSET
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The jurisdiction's time zone (JURISDICTION_TZ)."""
+        return ZoneInfo(self.jurisdiction_tz)
+
     def unsafe_settings(self) -> list[tuple[str, str]]:
         """(setting, reason) for every value this service must refuse to start with.
 
         Subclasses extend the list with their own secrets (call `super()`)."""
-        return []
+        unsafe: list[tuple[str, str]] = []
+        if self.jwt_jwks_url:
+            for name, value in (("JWT_ISSUER", self.jwt_issuer),
+                                ("JWT_AUDIENCE", self.jwt_audience)):
+                if not value:
+                    unsafe.append((name, "required when JWT_JWKS_URL is set"))
+        if not self.dev_mode:
+            weakness = secret_weakness(self.jwt_secret.get_secret_value())
+            if weakness is not None:
+                unsafe.append(("JWT_SECRET", f"{weakness}: set a random secret of at least "
+                               f"{MIN_SECRET_BYTES} bytes (DEV_MODE=true for development "
+                               "only)"))
+        return unsafe
 
     def key_bytes(self, value: SecretStr | None, label: str) -> bytes:
         """The 32 raw bytes of a base64 key setting; with DEV_MODE and no value, a
@@ -78,6 +140,17 @@ class ServiceSettings(BaseSettings):
         data["amqp_url"] = mask_url(self.amqp_url)
         data["jwt_secret"] = "***"
         return data
+
+
+def secret_weakness(secret: str) -> str | None:
+    """Why `secret` must not sign tokens in a real deployment, or None if it may."""
+    if secret == DEV_JWT_SECRET:
+        return "the built-in development value"
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        return f"shorter than {MIN_SECRET_BYTES} bytes"
+    if _PLACEHOLDER.search(secret):
+        return "a placeholder"
+    return None
 
 
 def decode_key(text: str) -> bytes:

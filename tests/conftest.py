@@ -82,6 +82,9 @@ def service_env(database_url: str, broker_names: dict[str, str]) -> dict[str, st
         "AMQP_URL": AMQP_URL,
         "JWT_SECRET": JWT_SECRET,
         "DEV_MODE": "true",
+        # In-process apps bind their /metrics listener to any free port (ServiceProcess
+        # picks a concrete one for processes).
+        "METRICS_PORT": "0",
         "LOG_LEVEL": "warning",
         "OUTBOX_POLL_SECONDS": "0.2",
         "ROUND_MIN_DURATION_SECONDS": "1",

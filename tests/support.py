@@ -28,13 +28,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @asynccontextmanager
 async def running_app(app: web.Application) -> AsyncIterator[TestClient]:
-    """The app served on a real socket, with a client bound to it."""
+    """The app served on a real socket, with a client bound to it (its /metrics: see
+    `metrics_url`)."""
     client = TestClient(TestServer(app))
     await client.start_server()
     try:
         yield client
     finally:
         await client.close()
+
+
+def metrics_url(client: TestClient) -> str:
+    """/metrics of an in-process app, on its operations listener."""
+    from shared.operations import OPERATIONS_PORT
+
+    return f"http://127.0.0.1:{client.app[OPERATIONS_PORT]}/metrics"
 
 
 class EventTap:
@@ -103,7 +111,10 @@ class ServiceProcess:
     def __init__(self, module: str, env: dict[str, str], port: int | None = None) -> None:
         self.module = module
         self.port = port or free_port()
-        self.env = {**os.environ, **env, "HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(self.port)}
+        given = int(env.get("METRICS_PORT") or 0)
+        self.metrics_port = given or free_port()
+        self.env = {**os.environ, **env, "HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(self.port),
+                    "METRICS_PORT": str(self.metrics_port)}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = Path(tempfile.gettempdir()) / "procure-test-logs" / \
             f"{module}-{self.port}-{uuid.uuid4().hex[:6]}.log"
@@ -111,6 +122,11 @@ class ServiceProcess:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        """/metrics on the process's operations listener."""
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     async def start(self, *, wait: bool = True) -> ServiceProcess:
         self.log_path.parent.mkdir(exist_ok=True)

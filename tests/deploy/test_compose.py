@@ -3,6 +3,7 @@ line up with the services' settings and the broker definitions."""
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,16 +30,17 @@ def plain(value: str) -> str:
     return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
 
 
-def test_postgres_has_a_volume_and_a_pg_isready_healthcheck() -> None:
+def test_postgres_is_a_pinned_16_or_17_with_a_volume_and_a_pg_isready_healthcheck() -> None:
     pg = SERVICES["postgres"]
-    assert pg["image"].split(":")[0] == "postgres" and pg["image"].split(":")[1].startswith("15")
+    assert re.fullmatch(r"postgres:1[67]\.\d+", pg["image"]), pg["image"]
     assert any(v.endswith(":/var/lib/postgresql/data") for v in pg["volumes"])
     assert "pg_isready" in " ".join(pg["healthcheck"]["test"])
 
 
-def test_rabbitmq_has_management_a_volume_a_healthcheck_and_the_definitions() -> None:
+def test_rabbitmq_is_a_pinned_4x_with_management_a_volume_a_healthcheck_and_definitions(
+) -> None:
     mq = SERVICES["rabbitmq"]
-    assert mq["image"].startswith("rabbitmq:3.10") and mq["image"].endswith("-management")
+    assert re.fullmatch(r"rabbitmq:4\.\d+\.\d+-management", mq["image"]), mq["image"]
     assert any(v.endswith(":/var/lib/rabbitmq") for v in mq["volumes"])
     assert "rabbitmq-diagnostics" in " ".join(mq["healthcheck"]["test"])
     mounts = {v.split(":")[1]: v.split(":")[0] for v in mq["volumes"] if v.startswith("./")}
@@ -83,8 +85,72 @@ def test_schema_and_port_are_the_services_own(name: str) -> None:
     assert variables.get("DB_SCHEMA", fields["db_schema"].default) == fields["db_schema"].default
     port = int(variables.get("HTTP_PORT", fields["http_port"].default))
     assert port == fields["http_port"].default
+    metrics = int(variables.get("METRICS_PORT", port + 1000))
+    assert metrics == port + 1000, "trust.md 1: the API port + 1000, i.e. 9081 / 9082"
     for mapping in APP[name].get("ports", []):
-        assert int(str(mapping).split(":")[-1]) == port, f"{name} publishes {mapping}"
+        parts = str(mapping).split(":")
+        assert int(parts[-1]) in (port, metrics), f"{name} publishes {mapping}"
+        if int(parts[-1]) == metrics:
+            # Operations only: /metrics counts bids live, never for the whole network.
+            assert parts[0] == "127.0.0.1", f"{name} publishes {mapping} beyond this host"
+
+
+def interpolate(value: str, environ: dict[str, str]) -> str:
+    """Compose's variable interpolation: ${VAR}, ${VAR:-default} and ${VAR:?error}."""
+    def one(match: re.Match[str]) -> str:
+        name, op, arg = match.group(1), match.group(2), match.group(3)
+        if environ.get(name):
+            return environ[name]
+        if op == ":?":
+            raise LookupError(f"{name}: {arg}")
+        return arg if op == ":-" else ""
+
+    pattern = r"\$\{(\w+)(?:(:-|:\?)([^}]*))?\}"
+    remaining = re.sub(pattern, "", value)
+    assert "${" not in remaining and "$" not in remaining.replace("$$", ""), value
+    return re.sub(pattern, one, value)
+
+
+# Valid 32-byte base64 keys, as an operator would export them.
+KEYS = {"BID_ENCRYPTION_KEY": base64.b64encode(b"k" * 32).decode(),
+        "RECEIPT_SIGNING_KEY": base64.b64encode(b"r" * 32).decode()}
+
+
+@pytest.mark.parametrize("name", sorted(n for n in APP if "bidding" in n))
+def test_no_bidding_key_ships(name: str) -> None:
+    """trust.md 1, 3, 4: the bidding keys must be given; none ships in the file."""
+    variables = env(APP[name])
+    for key in KEYS:
+        with pytest.raises(LookupError, match=key):
+            interpolate(variables[key], {})
+
+
+@pytest.mark.parametrize("name", sorted(APP))
+def test_no_usable_jwt_secret_ships(name: str) -> None:
+    """trust.md 1: `docker compose up` without a JWT_SECRET stops at once, naming it, and
+    the file holds no secret a reader could mint tokens with; DEV_MODE stays off."""
+    variables = env(APP[name])
+    with pytest.raises(LookupError, match="JWT_SECRET"):
+        interpolate(variables["JWT_SECRET"], {})
+    strong = "s" * 64
+    assert interpolate(variables["JWT_SECRET"], {"JWT_SECRET": strong}) == strong
+    assert interpolate(variables.get("DEV_MODE", "false"), {}) == "false"
+    module, _ = service_command(APP[name]["command"])
+    given = {"JWT_SECRET": strong, **KEYS}
+    settings = SETTINGS[module](**{k.lower(): interpolate(v, given)
+                                   for k, v in variables.items()})
+    assert settings.unsafe_settings() == []  # type: ignore[attr-defined]
+    assert settings.jurisdiction_tz == "Asia/Shanghai"  # type: ignore[attr-defined]
+
+
+def test_every_variable_uses_compose_interpolation() -> None:
+    """Only ${VAR}, ${VAR:-default} and ${VAR:?error}: what Compose v2 understands."""
+    seen = set()
+    for svc in SERVICES.values():
+        for value in svc.get("environment", {}).values():
+            interpolate(str(value), {"JWT_SECRET": "x" * 40, **KEYS})  # asserts the syntax
+            seen |= set(re.findall(r"\$\{(\w+)", str(value)))
+    assert {"JWT_SECRET", "DEV_MODE", "LOG_LEVEL", *KEYS} <= seen
 
 
 @pytest.mark.parametrize("name", sorted(SERVING))

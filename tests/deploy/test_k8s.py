@@ -33,6 +33,14 @@ DEV = K8S / "overlays" / "dev"
 PROD = K8S / "overlays" / "prod"
 CNPG = ("postgresql.cnpg.io/v1", "Cluster")
 RABBIT = ("rabbitmq.com/v1beta1", "RabbitmqCluster")
+EXTERNAL_SECRET = ("external-secrets.io/v1", "ExternalSecret")
+# The Secret the services' own secrets come from: never in the repository (trust.md 1).
+# overlays/prod syncs it from the secret store; elsewhere it is made by hand (README).
+APP_SECRET = "procurement-secrets"
+APP_SECRET_KEYS = {"JWT_SECRET", "BID_ENCRYPTION_KEY", "RECEIPT_SIGNING_KEY"}
+# The keys every workload of a service needs (its settings refuse to start without them).
+SERVICE_SECRET_KEYS = {"pool_service": {"JWT_SECRET"}, "bidding_service": APP_SECRET_KEYS}
+MONITORING_NAMESPACE = "monitoring"
 SIGTERM_BUDGET_SECONDS = 10  # http-api.md: exit within 10 s of SIGTERM
 
 needs_kustomize = pytest.mark.skipif(kustomize_binary() is None,
@@ -149,7 +157,7 @@ def test_builtin_kinds_validate_against_the_kubernetes_schema(path: Path) -> Non
         if is_builtin(doc):
             kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
         else:
-            assert (doc["apiVersion"], doc["kind"]) in (CNPG, RABBIT), (
+            assert (doc["apiVersion"], doc["kind"]) in (CNPG, RABBIT, EXTERNAL_SECRET), (
                 f"{path}: no check for {doc['apiVersion']} {doc['kind']}")
 
 
@@ -214,7 +222,7 @@ def test_kustomize_build_renders_valid_manifests(directory: Path) -> None:
 def check_workloads(docs: list[Doc]) -> None:
     """Commands, env, ports, probes, secrets and security of every Deployment and Job."""
     configmaps = {d["metadata"]["name"]: d for d in of_kind(docs, "ConfigMap")}
-    secrets = {d["metadata"]["name"]: d for d in of_kind(docs, "Secret")}
+    secrets = secret_keys(docs)
     db_secret = f"{one(docs, CNPG[1], 'procurement-db')['metadata']['name']}-app"
     mq_name = one(docs, RABBIT[1], "procurement-mq")["metadata"]["name"]
     commands = set()
@@ -246,7 +254,8 @@ def check_workloads(docs: list[Doc]) -> None:
                 elif ref["name"] == f"{mq_name}-default-user":
                     assert ref["key"] in ("username", "password"), where
                 else:
-                    assert ref["key"] in secrets[ref["name"]]["stringData"], where
+                    assert ref["key"] in secrets.get(ref["name"], set()) or (
+                        ref["name"] == APP_SECRET and ref["key"] in APP_SECRET_KEYS), where
             env = {e["name"]: e.get("value") for e in c.get("env", [])}
             assert env.get("DB_SCHEMA", SETTINGS[module].model_fields["db_schema"].default) == \
                 SETTINGS[module].model_fields["db_schema"].default, where
@@ -260,14 +269,27 @@ def check_workloads(docs: list[Doc]) -> None:
         assert ("Job", module, "migrate") in commands, f"no migration Job for {module}"
 
 
+def named_ports(container: Doc) -> dict[str, Doc]:
+    ports = {p["name"]: p for p in container["ports"]}
+    assert set(ports) == {"http", "metrics"}, ports
+    return ports
+
+
 def check_serving_container(deployment: Doc, c: Doc, module: str, env: dict[str, Any]) -> None:
     where = deployment["metadata"]["name"]
     pod = deployment["spec"]["template"]["spec"]
     default_port = SETTINGS[module].model_fields["http_port"].default
     port = int(env.get("HTTP_PORT", default_port))
     assert port == default_port, where
-    (http,) = c["ports"]
+    http, metrics = named_ports(c)["http"], named_ports(c)["metrics"]
     assert http["containerPort"] == port, where
+    # trust.md 1: /metrics on its own port, by default the API port + 1000.
+    assert metrics["containerPort"] == int(env.get("METRICS_PORT", port + 1000)) == \
+        port + 1000, where
+    annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
+    if annotations.get("prometheus.io/scrape") == "true":
+        assert annotations["prometheus.io/port"] == str(metrics["containerPort"]), where
+        assert annotations["prometheus.io/path"] == "/metrics", where
     assert env.get("MIGRATE_ON_START") == "false", f"{where}: replicas must not migrate"
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz", where
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz", where
@@ -297,9 +319,11 @@ def test_base_deployments_run_two_replicas_behind_a_service_pdb_and_hpa() -> Non
         (service,) = [s for s in of_kind(docs, "Service")
                       if selector_matches({"matchLabels": s["spec"]["selector"]}, labels)]
         (container,) = d["spec"]["template"]["spec"]["containers"]
-        (http,) = container["ports"]
-        assert service["spec"]["ports"][0]["port"] == http["containerPort"]
-        assert service["spec"]["ports"][0]["targetPort"] in (http["name"], http["containerPort"])
+        http = named_ports(container)["http"]
+        # The Service carries the API only: /metrics is scraped from the pods.
+        (api,) = service["spec"]["ports"]
+        assert api["port"] == http["containerPort"]
+        assert api["targetPort"] in (http["name"], http["containerPort"])
         (pdb,) = [p for p in of_kind(docs, "PodDisruptionBudget")
                   if selector_matches(p["spec"]["selector"], labels)]
         assert pdb["apiVersion"] == "policy/v1"
@@ -314,12 +338,59 @@ def test_base_deployments_run_two_replicas_behind_a_service_pdb_and_hpa() -> Non
             assert not selector_matches(d["spec"]["selector"], pod_labels(job))
 
 
-def test_placeholder_secret_is_marked_and_holds_settings_only() -> None:
-    (secret,) = of_kind(base_bundle(), "Secret")
-    assert secret["metadata"]["annotations"].get("procurement.example/placeholder") == "true"
-    for key, value in secret["stringData"].items():
-        assert "REPLACE" in value, f"{key} looks like a real secret"
-        assert key.lower() in SETTINGS["pool_service"].model_fields, key
+def secret_keys(docs: list[Doc]) -> dict[str, set[str]]:
+    """Secret name -> keys, for Secrets in the manifests and those an ExternalSecret makes."""
+    keys: dict[str, set[str]] = {}
+    for secret in of_kind(docs, "Secret"):
+        keys[secret["metadata"]["name"]] = set(secret.get("stringData", {})) | set(
+            secret.get("data", {}))
+    for ext in of_kind(docs, EXTERNAL_SECRET[1]):
+        target = ext["spec"].get("target", {}).get("name", ext["metadata"]["name"])
+        keys[target] = {d["secretKey"] for d in ext["spec"]["data"]}
+    return keys
+
+
+def all_manifests() -> list[Doc]:
+    return [doc for path in sorted(K8S.rglob("*.yaml")) for doc in load_docs(path)]
+
+
+def test_no_manifest_ships_a_secret_value() -> None:
+    """trust.md 1: nobody who reads the repository can mint a token."""
+    for doc in all_manifests():
+        if doc["kind"] == "Secret":
+            assert not doc.get("stringData") and not doc.get("data"), doc["metadata"]
+        if doc["kind"] == "ConfigMap" or doc["kind"] == "Kustomization":
+            assert "JWT_SECRET" not in str(doc), doc.get("metadata", doc)
+    for directory in KUSTOMIZATIONS:
+        k = kustomization(directory)
+        assert not k.get("secretGenerator"), f"{directory.name}: a secret in the repository"
+        for gen in k.get("configMapGenerator", []):
+            keys = {literal.split("=", 1)[0] for literal in gen.get("literals", [])}
+            assert not keys & (APP_SECRET_KEYS | {"DEV_MODE"}), (directory.name, keys)
+
+
+def test_every_workload_takes_its_secrets_from_the_app_secret() -> None:
+    for workload in workloads(base_bundle()):
+        for c in containers(workload):
+            refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in c.get("env", [])
+                    if "secretKeyRef" in e.get("valueFrom", {})}
+            # Every command checks the settings first, migrations and seeds included.
+            module, _ = service_command(c["command"])
+            for key in SERVICE_SECRET_KEYS[module]:
+                assert refs.get(key) == {"name": APP_SECRET, "key": key}, (
+                    workload["metadata"]["name"], key)
+
+
+def test_prod_syncs_the_app_secret_from_the_secret_store() -> None:
+    prod = [d for path in kustomize_resource_files(PROD) for d in load_docs(path)]
+    (ext,) = of_kind(prod, EXTERNAL_SECRET[1])
+    assert ext["apiVersion"] == EXTERNAL_SECRET[0]
+    assert ext["spec"]["target"]["name"] == APP_SECRET
+    assert secret_keys(prod)[APP_SECRET] == APP_SECRET_KEYS
+    assert ext["spec"]["secretStoreRef"]["name"]
+    assert all(d["remoteRef"]["key"] for d in ext["spec"]["data"])
+    readme = (K8S / "README.md").read_text(encoding="utf-8")
+    assert "ExternalSecret" in readme and "kubectl" in readme and APP_SECRET in readme
 
 
 def test_configmap_keys_are_settings_fields() -> None:
@@ -371,8 +442,15 @@ def check_network_policies(docs: list[Doc]) -> None:
             assert any(selector_matches(p["podSelector"], pod) for p in peers), (
                 f"{pod} cannot reach port {port}")
     for d in of_kind(docs, "Deployment"):
-        port = d["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
+        ports = named_ports(d["spec"]["template"]["spec"]["containers"][0])
+        port = ports["http"]["containerPort"]
         assert allowed_sources(docs, pod_labels(d), port), f"{d['metadata']['name']} unreachable"
+        # /metrics: from the monitoring namespace only, never from everyone.
+        metrics = ports["metrics"]["containerPort"]
+        peers = allowed_sources(docs, pod_labels(d), metrics)
+        assert peers, f"{d['metadata']['name']}: Prometheus cannot scrape {metrics}"
+        assert peers == [{"namespaceSelector": {"matchLabels": {
+            "kubernetes.io/metadata.name": MONITORING_NAMESPACE}}}], peers
 
 
 def test_network_policies() -> None:
@@ -388,9 +466,12 @@ def check_backing_services(docs: list[Doc]) -> None:
     assert parse_quantity(pg["spec"]["storage"]["size"]) > 0
     initdb = pg["spec"]["bootstrap"]["initdb"]
     assert initdb["database"] and initdb["owner"]
-    assert re.fullmatch(r"ghcr\.io/cloudnative-pg/postgresql:15(\.\d+)?", pg["spec"]["imageName"])
+    # A supported PostgreSQL 16 or 17, pinned to a minor release.
+    assert re.fullmatch(r"ghcr\.io/cloudnative-pg/postgresql:1[67]\.\d+", pg["spec"]["imageName"])
     (mq,) = [d for d in docs if (d["apiVersion"], d["kind"]) == RABBIT]
     assert isinstance(mq["spec"]["replicas"], int) and mq["spec"]["replicas"] >= 1
+    # A supported RabbitMQ 4.x, pinned.
+    assert re.fullmatch(r"rabbitmq:4\.\d+\.\d+-management", mq["spec"]["image"])
     assert parse_quantity(mq["spec"]["persistence"]["storage"]) > 0
     config = mq["spec"]["rabbitmq"]["additionalConfig"]
     lines = [ln.strip() for ln in config.splitlines() if ln.strip() and not ln.startswith("#")]

@@ -64,6 +64,12 @@ async def test_seed_twice_then_serve_and_stop_on_sigterm(env: dict[str, str]) ->
                 pools = {p["code"]: p for p in (await resp.json())["items"]}
             async with http.get(service.url + "/openapi.json") as resp:
                 assert resp.status == 200
+            # /metrics only on the operations listener (METRICS_PORT), 404 on the API.
+            async with http.get(service.url + "/metrics") as resp:
+                assert resp.status == 404
+            async with http.get(service.metrics_url) as resp:
+                assert resp.status == 200
+                assert "outbox_backlog" in await resp.text()
     finally:
         returncode = service.terminate(timeout=10)
     assert returncode == 0, service.log_text()[-2000:]

@@ -6,6 +6,7 @@ import asyncio
 import re
 from collections.abc import Callable
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
@@ -14,7 +15,14 @@ from bidding_service.app import build_app as build_bidding
 from bidding_service.settings import BiddingSettings
 from tests.integration.bidding.conftest import PoolFeed, members, round_body
 from tests.integration.bidding.helpers import bid, launch, wait_status
-from tests.support import TcpProxy, document_paths, documented_paths, running_app, wait_ready
+from tests.support import (
+    TcpProxy,
+    document_paths,
+    documented_paths,
+    metrics_url,
+    running_app,
+    wait_ready,
+)
 
 
 async def test_openapi_is_valid_and_lists_every_documented_endpoint(bidding: TestClient) -> None:
@@ -70,7 +78,7 @@ def _metric(text: str, name: str, **labels: str) -> float:
 async def test_metrics_move_with_traffic(bidding: TestClient, feed: PoolFeed,
                                          auth: Callable[..., dict[str, str]]) -> None:
     async def scrape() -> str:
-        async with bidding.get("/metrics") as resp:
+        async with aiohttp.ClientSession() as http, http.get(metrics_url(bidding)) as resp:
             assert resp.status == 200
             return await resp.text()
 
@@ -103,3 +111,20 @@ async def test_metrics_move_with_traffic(bidding: TestClient, feed: PoolFeed,
     assert _metric(after, "outbox_backlog") == 0
     assert _metric(after, "events_consumed_total", outcome="handled") > \
         _metric(before, "events_consumed_total", outcome="handled")
+
+
+async def test_metrics_are_served_only_on_the_operations_port(bidding: TestClient) -> None:
+    """trust.md 1: /metrics counts bids live, so it is never on the API port."""
+    async with bidding.get("/metrics") as resp:
+        assert resp.status == 404
+        assert resp.content_type == "application/problem+json"
+    for path in ("/healthz", "/readyz"):
+        async with bidding.get(path) as resp:
+            assert resp.status == 200, path
+    async with aiohttp.ClientSession() as http:
+        async with http.get(metrics_url(bidding)) as resp:
+            assert resp.status == 200
+            assert "http_requests_total" in await resp.text()
+        base = metrics_url(bidding).removesuffix("/metrics")
+        async with http.get(base + "/v1/rounds") as resp:
+            assert resp.status == 404  # the operations listener serves nothing else

@@ -26,6 +26,7 @@ from bidding_service.domain import (
 from shared.problems import Problem
 
 NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+TODAY = date(2026, 11, 27)  # in the jurisdiction
 
 
 def cand(amount: str, *, kind: str = "enterprise", size: str = "large",
@@ -98,11 +99,11 @@ def test_winner_has_the_lowest_evaluated_price(rows: list[tuple[int, str, str]],
 
 
 def test_launch_rules() -> None:
-    assert check_launch(terms(), pool(), 3, NOW, 300) == NOW
+    assert check_launch(terms(), pool(), 3, NOW, 300, today=TODAY) == NOW
 
     def refused(t: LaunchTerms, p: PoolTerms, invited: int = 3) -> Problem:
         with pytest.raises(Problem) as info:
-            check_launch(t, p, invited, NOW, 300)
+            check_launch(t, p, invited, NOW, 300, today=TODAY)
         return info.value
 
     assert refused(terms("80000.01"), pool()).slug == "full-tender-required"
@@ -114,7 +115,19 @@ def test_launch_rules() -> None:
     assert refused(terms(), pool(terminated=True)).slug == "pool-not-active"
     assert refused(terms(), pool(valid_to=date(2026, 11, 26))).slug == "pool-not-active"
     later = LaunchTerms(Decimal("1"), NOW + timedelta(hours=1), NOW + timedelta(hours=2), 1)
-    assert check_launch(later, pool(), 1, NOW, 300) == NOW + timedelta(hours=1)
+    assert check_launch(later, pool(), 1, NOW, 300, today=TODAY) == NOW + timedelta(hours=1)
+
+
+def test_launch_checks_the_pool_against_the_jurisdictions_today() -> None:
+    """20:00 UTC on 27 November is already 28 November in Shanghai: a pool valid from
+    the 28th is active there, whatever the UTC date says."""
+    evening = datetime(2026, 11, 27, 20, 0, tzinfo=UTC)
+    starts = pool(valid_from=date(2026, 11, 28))
+    later = LaunchTerms(Decimal("1"), None, evening + timedelta(hours=1), 1)
+    assert check_launch(later, starts, 1, evening, 300, today=date(2026, 11, 28)) == evening
+    with pytest.raises(Problem) as info:
+        check_launch(later, starts, 1, evening, 300, today=date(2026, 11, 27))
+    assert info.value.slug == "pool-not-active"
 
 
 def test_bid_amount_and_refusal_reasons() -> None:

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from procure.cli import app
 from shared.auth import Principal, Role, principal_from_claims
-from shared.settings import ServiceSettings
+from shared.settings import DEV_JWT_SECRET, ServiceSettings
 
 SECRET = "unit-test-secret-" + uuid.uuid4().hex
 runner = CliRunner()
@@ -61,12 +61,21 @@ def test_global_option_overrides_the_environment() -> None:
     assert principal.role is Role.FINANCE
 
 
-def test_without_jwt_secret_it_signs_with_the_services_default() -> None:
+def test_without_jwt_secret_it_signs_with_the_services_development_secret() -> None:
     result = _invoke("token", "--role", "procurement_center", env={"JWT_SECRET": None})
     assert result.exit_code == 0, result.output
-    default = ServiceSettings.model_fields["jwt_secret"].default.get_secret_value()
-    principal, _ = _principal(result.stdout.strip(), default)
+    assert ServiceSettings(dev_mode=True).jwt_secret.get_secret_value() == DEV_JWT_SECRET
+    principal, _ = _principal(result.stdout.strip(), DEV_JWT_SECRET)
     assert principal.role is Role.PROCUREMENT_CENTER
+    # ...which only development services accept: it says so, beside the token.
+    assert "DEV_MODE=true" in result.stderr
+    assert len(result.stdout.splitlines()) == 1
+
+
+def test_with_its_own_secret_it_says_nothing_but_the_token() -> None:
+    result = _invoke("token", "--role", "finance")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
 
 
 def test_refuses_tokens_the_services_would_reject() -> None:
