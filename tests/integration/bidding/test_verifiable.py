@@ -12,7 +12,8 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -21,6 +22,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from typer.testing import CliRunner
 
+from bidding_service.amounts import bid_amount
+from bidding_service.sealed import Sealer, bid_ad
 from bidding_service.settings import BiddingSettings
 from procure.cli import app as procure_app
 from tests.integration.bidding.conftest import PoolFeed, members, round_body
@@ -377,18 +380,24 @@ async def test_every_bid_of_a_thousand_bid_round_has_a_proof_that_verifies(
     conn = await asyncpg.connect(bidding_settings.database_url,
                                  server_settings={"search_path": bidding_settings.db_schema})
     try:
-        # 999 more bids as the bid path stores them (faster than 999 requests), some at
-        # one and the same instant, so the bid id breaks the ties of the Merkle order.
-        await conn.execute(
-            "INSERT INTO bids (id, round_id, supplier_id, amount, submitted_at)"
-            " SELECT gen_random_uuid(), $1, s, 90000 - g, clock_timestamp()"
-            "        - make_interval(secs => g % 7)"
-            "   FROM generate_series(1, 999) g,"
-            "        LATERAL (SELECT ($2::uuid[])[1 + g % 10] AS s) x",
-            rid, [m.id for m in ms])
+        # 999 more bids as the bid path stores them, sealed (faster than 999 requests),
+        # some at one and the same instant, so the bid id breaks the ties of the Merkle
+        # order.
+        sealer = Sealer(bidding_settings.bid_key())
+        now = await conn.fetchval("SELECT clock_timestamp()")
+        extra = []
+        for g in range(1, 1000):
+            bid_id, supplier_id = uuid.uuid4(), ms[g % 10].id
+            extra.append((bid_id, rid, supplier_id,
+                          sealer.seal_amount(Decimal(90000 - g), bid_ad(rid, supplier_id, bid_id)),
+                          now - timedelta(seconds=g % 7)))
+        await conn.executemany(
+            "INSERT INTO bids (id, round_id, supplier_id, amount_ct, submitted_at)"
+            " VALUES ($1, $2, $3, $4, $5)", extra)
         await wait_status(bidding, str(rid), {"awarded", "failed"}, center(auth))
-        rows = await conn.fetch("SELECT id, supplier_id, amount, submitted_at FROM bids"
-                                " WHERE round_id = $1", rid)
+        rows = [{**r, "amount": bid_amount(sealer, r)} for r in await conn.fetch(
+            "SELECT id, round_id, supplier_id, amount_ct, legacy_amount, submitted_at FROM bids"
+            " WHERE round_id = $1", rid)]
     finally:
         await conn.close()
     async with bidding.get(f"/v1/rounds/{rid}", headers=center(auth)) as resp:

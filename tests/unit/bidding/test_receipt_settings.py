@@ -29,7 +29,8 @@ def test_the_key_is_required_unless_dev_mode_and_must_be_32_bytes() -> None:
     assert "RECEIPT_RETIRED_KEYS" in [n for n, _ in BiddingSettings(
         jwt_secret=SECRET, dev_mode=True, receipt_retired_keys="not base64!").unsafe_settings()]
     good = base64.b64encode(b"k" * 32).decode()
-    assert BiddingSettings(jwt_secret=SECRET, receipt_signing_key=good).unsafe_settings() == []
+    assert BiddingSettings(jwt_secret=SECRET, receipt_signing_key=good,
+                           bid_encryption_key=good).unsafe_settings() == []
 
 
 def test_every_process_signs_with_the_same_key() -> None:

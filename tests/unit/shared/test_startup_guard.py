@@ -3,6 +3,7 @@ code 2, one log line naming the setting, before it touches anything else."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -24,10 +25,18 @@ UNREACHABLE = {"DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none",
                "AMQP_URL": "amqp://guest:guest@127.0.0.1:9/"}
 
 
+# The bidding service's own keys, valid, so that a test about another setting sees only it.
+BIDDING_KEYS = {"BID_ENCRYPTION_KEY": base64.b64encode(b"e" * 32).decode(),
+                "RECEIPT_SIGNING_KEY": base64.b64encode(b"s" * 32).decode()}
+
+
 def start(module: str, *args: str, **env: str) -> tuple[int, list[str], str, float]:
-    """Run `python -m module args` with only `env` set; (code, stdout lines, stderr, s)."""
+    """Run `python -m module args` with only `env` set (and, for the bidding service,
+    valid keys unless `env` names them); (code, stdout lines, stderr, seconds)."""
     base = {k: v for k, v in os.environ.items()
             if k in ("PATH", "HOME", "LANG", "VIRTUAL_ENV", "PYTHONPATH")}
+    if module == "bidding_service":
+        base.update(BIDDING_KEYS)
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT,
                           env={**base, **UNREACHABLE, **env}, capture_output=True,
@@ -130,3 +139,13 @@ def test_jurisdiction_tz_is_an_iana_zone() -> None:
     assert str(BiddingSettings(jurisdiction_tz="Europe/Berlin").zone) == "Europe/Berlin"
     with pytest.raises(ValueError, match="IANA"):
         PoolSettings(jurisdiction_tz="CST+8")
+
+
+def test_the_bidding_service_refuses_to_start_without_its_keys() -> None:
+    """trust.md 1: BID_ENCRYPTION_KEY and RECEIPT_SIGNING_KEY are required unless DEV_MODE."""
+    record = refused("bidding_service", "migrate", JWT_SECRET=STRONG,
+                     BID_ENCRYPTION_KEY="", RECEIPT_SIGNING_KEY="")
+    assert set(record["setting"].split(", ")) == set(BIDDING_KEYS)
+    code, _, _, _ = start("bidding_service", "migrate", JWT_SECRET=STRONG, DEV_MODE="true",
+                          BID_ENCRYPTION_KEY="", RECEIPT_SIGNING_KEY="")
+    assert code != 2  # past the guard: it fails later on the unreachable database
