@@ -97,14 +97,14 @@ class Engine:
         return env
 
     def run(self, *args: str, timeout: float = 120, check: bool = True,
-            input: bytes | None = None) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([self.client, *args], env=self.env(), capture_output=True,
-                              timeout=timeout, check=False, input=input,
-                              text=input is None)
-        if isinstance(done.stdout, bytes):  # with binary input
-            done = subprocess.CompletedProcess(done.args, done.returncode,
-                                               done.stdout.decode(errors="replace"),
-                                               done.stderr.decode(errors="replace"))
+            ) -> subprocess.CompletedProcess[str]:
+        return self.run_with_env({}, *args, timeout=timeout, check=check)
+
+    def run_with_env(self, extra: dict[str, str], *args: str, timeout: float = 120,
+                     check: bool = True) -> subprocess.CompletedProcess[str]:
+        """`docker ARGS` with `extra` in the client's environment (for `--env NAME`)."""
+        done = subprocess.run([self.client, *args], env={**self.env(), **extra},
+                              capture_output=True, text=True, timeout=timeout, check=False)
         if check:
             assert done.returncode == 0, (
                 f"docker {' '.join(args)[:300]} -> {done.returncode}:\n"
