@@ -35,10 +35,23 @@ APP_UID = 10001
 pytestmark = pytest.mark.containers
 
 
+_CONFIG: list[pytest.Config] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _CONFIG.append(config)
+
+
 def report(line: str) -> None:
     """A line on the terminal even when output is captured (timings, image size)."""
-    sys.__stderr__.write(f"\n[containers] {line}\n")
-    sys.__stderr__.flush()
+    config = _CONFIG[-1] if _CONFIG else None
+    capture = config.pluginmanager.getplugin("capturemanager") if config else None
+    if capture is None:
+        print(f"[containers] {line}", file=sys.stderr)
+        return
+    with capture.global_and_fixture_disabled():
+        sys.stderr.write(f"\n[containers] {line}\n")
+        sys.stderr.flush()
 
 
 @pytest.fixture(scope="session")

@@ -212,6 +212,11 @@ def engine_session() -> Iterator[Engine]:
             _stop_pid(proc.pid)
             proc.wait(timeout=30)
             log.close()
+            # dockerd leaves its default network namespace mounted under its exec root.
+            netns = root / "exec" / "netns" / "default"
+            if netns.exists() and os.path.ismount(netns):
+                subprocess.run(["umount", str(netns)], capture_output=True, timeout=30,
+                               check=False)
 
 
 def debian_mirror() -> str:

@@ -23,7 +23,7 @@ import pytest
 from shared.auth import mint_token
 from tests.integration.bidding.conftest import credit_code
 
-from .conftest import APP_UID, Stack
+from .conftest import APP_UID, Stack, report
 
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(1500)]
 
@@ -45,9 +45,11 @@ def inspect(stack: Stack, name: str) -> dict[str, Any]:
 async def migrated(stack: Stack) -> dict[str, str]:
     """The one-shot jobs, in compose's order: both migrations, then the seed."""
     outputs = {}
+    started = time.monotonic()
     for service, command in (("pool_service", "migrate"), ("bidding_service", "migrate"),
                              ("pool_service", "seed")):
         outputs[f"{service} {command}"] = stack.docker_run(service, command)
+    report(f"one-shot jobs (2 migrations, seed) took {time.monotonic() - started:.1f}s")
     return outputs
 
 
@@ -216,4 +218,4 @@ async def test_docker_stop_exits_zero_within_ten_seconds(running: Stack) -> None
         state = inspect(running, name)["State"]
         assert state["ExitCode"] == 0 and not state["OOMKilled"], (
             service, state, running.logs(name))
-        print(f"{service} stopped in {time.monotonic() - started:.1f}s")
+        report(f"{service}: docker stop took {time.monotonic() - started:.1f}s, exit 0")
