@@ -203,14 +203,18 @@ def engine_session() -> Iterator[Engine]:
         try:
             deadline = time.monotonic() + 120
             while engine.run("version", check=False, timeout=30).returncode != 0:
-                assert proc.poll() is None, (
-                    f"dockerd exited {proc.returncode}: {(root / 'dockerd.log').read_text()[-3000:]}")
+                log_tail = (root / "dockerd.log").read_text(errors="replace")[-3000:]
+                assert proc.poll() is None, f"dockerd exited {proc.returncode}: {log_tail}"
                 assert time.monotonic() < deadline, "dockerd did not answer in 120 s"
                 time.sleep(0.5)
             yield engine
         finally:
-            _stop_pid(proc.pid)
-            proc.wait(timeout=30)
+            proc.send_signal(signal.SIGTERM)  # by PID: the dockerd started above
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=30)
             log.close()
             # dockerd leaves its default network namespace mounted under its exec root.
             netns = root / "exec" / "netns" / "default"
@@ -235,7 +239,8 @@ def ensure_base_image(engine: Engine) -> tuple[str, bool]:
             ["debootstrap", f"--variant={BASE_VARIANT}", f"--include={','.join(BASE_PACKAGES)}",
              BASE_SUITE, str(rootfs), debian_mirror()],
             capture_output=True, text=True, timeout=1200, check=False)
-        assert done.returncode == 0, f"debootstrap failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+        assert done.returncode == 0, (
+            f"debootstrap failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
         subprocess.run(["chroot", str(rootfs), "sh", "-c", BASE_CLEANUP], check=True,
                        capture_output=True, timeout=120)
         # The image must not keep the mirror the machine used or anything of the host.

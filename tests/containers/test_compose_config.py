@@ -10,7 +10,7 @@ import shutil
 import subprocess
 
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from .conftest import REPO
 from .engine import install_missing

@@ -1,13 +1,16 @@
 """The image running: one-shot jobs, both services ready and healthy, a round driven end
 to end through the containers over HTTP and RabbitMQ, and a clean, quick stop.
 
-The tests run in file order on one session-wide set of containers; the last one stops
-them."""
+The tests run in file order on one session-wide set of containers; the last two stop
+them and look at what they ran on."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import subprocess
+import tarfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -43,22 +46,24 @@ def inspect(stack: Stack, name: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 async def migrated(stack: Stack) -> dict[str, str]:
-    """The one-shot jobs, in compose's order: both migrations, then the seed."""
-    outputs = {}
+    """The one-shot jobs, in compose's order: both migrations (side by side, as compose
+    runs them), then the seed."""
     started = time.monotonic()
-    for service, command in (("pool_service", "migrate"), ("bidding_service", "migrate"),
-                             ("pool_service", "seed")):
-        outputs[f"{service} {command}"] = stack.docker_run(service, command)
+    pool, bidding = await asyncio.gather(
+        asyncio.to_thread(stack.docker_run, "pool_service", "migrate"),
+        asyncio.to_thread(stack.docker_run, "bidding_service", "migrate"))
+    outputs = {"pool_service migrate": pool, "bidding_service migrate": bidding,
+               "pool_service seed": stack.docker_run("pool_service", "seed")}
     report(f"one-shot jobs (2 migrations, seed) took {time.monotonic() - started:.1f}s")
     return outputs
 
 
 @pytest.fixture(scope="session")
 async def running(stack: Stack, migrated: dict[str, str]) -> AsyncIterator[Stack]:
-    for service in SERVICES:
-        name = f"ctr-{stack.tag}-{service.split('_')[0]}"
-        stack.docker_run(service, detach=True, name=name)
-        stack.containers[service] = name
+    names = {service: f"ctr-{stack.tag}-{service.split('_')[0]}" for service in SERVICES}
+    await asyncio.gather(*(asyncio.to_thread(stack.docker_run, service, detach=True,
+                                             name=name) for service, name in names.items()))
+    stack.containers.update(names)
     try:
         async with aiohttp.ClientSession() as http:
             for service in SERVICES:
@@ -199,7 +204,7 @@ async def test_a_round_runs_end_to_end_through_the_containers(running: Stack) ->
             view.update(await d.call("GET", f"{bidding_url}/v1/rounds/{rnd['id']}",
                                      expect=200))
             assert view["status"] in ("open", "closed", "awarded"), view
-            return view["status"] == "awarded"
+            return bool(view["status"] == "awarded")
 
         await wait_for(awarded, 60, "round awarded after its close")
         assert view["award"]["supplier"]["id"] == suppliers[1]["id"]
@@ -219,3 +224,31 @@ async def test_docker_stop_exits_zero_within_ten_seconds(running: Stack) -> None
         assert state["ExitCode"] == 0 and not state["OOMKilled"], (
             service, state, running.logs(name))
         report(f"{service}: docker stop took {time.monotonic() - started:.1f}s, exit 0")
+
+
+def test_runtime_filesystem_has_no_build_only_files(running: Stack) -> None:
+    """The host CA bundle (a build secret) and the build stage's leftovers are nowhere in
+    what the container ran on, byte for byte (the stopped pool container, exported)."""
+    image = running.image
+    digests = {hashlib.sha256(p.read_bytes()).hexdigest() for p in image.build_only}
+    sizes = {p.stat().st_size for p in image.build_only}
+    engine = running.engine
+    export = subprocess.Popen([engine.client, "export", running.containers["pool_service"]],
+                              env=engine.env(), stdout=subprocess.PIPE)
+    assert export.stdout is not None
+    found, names = [], []
+    with tarfile.open(fileobj=export.stdout, mode="r|") as tar:
+        for member in tar:
+            names.append(member.name)
+            if member.isfile() and member.size in sizes:
+                data = tar.extractfile(member)
+                assert data is not None
+                if hashlib.sha256(data.read()).hexdigest() in digests:
+                    found.append(member.name)
+    export.stdout.close()
+    assert export.wait(timeout=120) == 0
+    assert not found, f"build-only files in the image: {found}"
+    assert not [n for n in names if n.startswith(("run/secrets/", "src/"))
+                or n.endswith("build-pip")], "build stage leftovers"
+    assert any(n.startswith("opt/venv/lib/python3.11/site-packages/pool_service/")
+               for n in names), "the project is not installed in the image"
