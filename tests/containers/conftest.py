@@ -210,11 +210,14 @@ class Stack:
         args = ["run", "--network", "host", "--read-only", "--cap-drop", "ALL",
                 "--security-opt", "no-new-privileges",
                 "--label", f"procurement.test={self.tag}"]
-        args += ["--detach", "--name", name or ""] if detach else ["--rm"]
+        if detach:
+            assert name, "a detached container needs a name"
+            args += ["--detach", "--name", name]
+        else:
+            args.append("--rm")
         for key in env:
             args += ["--env", key]
         args += [self.image.ref, "python", "-m", service, *command]
-        args = [a for a in args if a != ""]
         done = self.engine.run_with_env(env, *args, timeout=180)
         return done.stdout.strip()
 
