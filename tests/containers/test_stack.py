@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import json
 import subprocess
 import tarfile
@@ -15,6 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aio_pika
@@ -113,6 +115,32 @@ async def test_services_are_ready_healthy_non_root_read_only_on_the_host_network
         assert uid == [str(APP_UID), str(APP_UID)], uid
         probe = running.engine.run("exec", name, "sh", "-c", "touch /opt/venv/x", check=False)
         assert probe.returncode != 0, "root filesystem is writable"
+        # Host network: the container's listeners are the host's, on loopback only.
+        listeners = listening_addresses(running.ports[service]["HTTP_PORT"])
+        assert listeners and all(a in ("127.0.0.1", "::1") for a in listeners), listeners
+    drivers = running.engine.run("network", "ls", "--format", "{{.Driver}}").stdout.split()
+    assert "bridge" not in drivers and set(drivers) <= {"host", "null"}, drivers
+
+
+def listening_addresses(port: int) -> list[str]:
+    """Local addresses of the host's TCP sockets listening on `port` (/proc/net/tcp*)."""
+    found = []
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            address, port_hex = local.split(":")
+            if state == "0A" and int(port_hex, 16) == port:  # 0A = LISTEN
+                raw = bytes.fromhex(address)
+                if width == 8:
+                    found.append(str(ipaddress.IPv4Address(raw[::-1])))
+                else:  # four little-endian 32-bit words
+                    words = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
+                    found.append(str(ipaddress.IPv6Address(words)))
+    return found
 
 
 class Driver:
