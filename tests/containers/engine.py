@@ -77,7 +77,7 @@ def install_missing(tools: tuple[str, ...]) -> None:
                     "(needs root and apt-get)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (["apt-get", "update", "-q"],
-                    ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]):
+                    ["apt-get", "install", "-y", "-q", *missing]):
         done = subprocess.run(command, env=env, capture_output=True, text=True,
                               timeout=900, check=False)
         assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stdout}{done.stderr}"
