@@ -1,32 +1,51 @@
-# syntax=docker/dockerfile:1
 # One image for both services; the command picks the service and the action:
 #   python -m pool_service [migrate|seed]      (listens on 8081)
 #   python -m bidding_service [migrate]        (listens on 8082)
 
-ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
+# Needs BuildKit (Docker 20.10+; the default builder since 23.0). No `# syntax=` line:
+# the builder's own Dockerfile frontend is used, so no frontend image is pulled.
+#
+# The base: the pinned upstream Python image, or any Debian bookworm image with
+# python3 (3.11) and python3-venv, e.g. one made with debootstrap where Docker Hub is
+# out of reach (tests/containers does that): --build-arg BASE_IMAGE=<image>.
+# Only `python3` is used from the base (/usr/local/bin upstream, /usr/bin in Debian).
+ARG BASE_IMAGE=python:3.11.13-slim-bookworm
 
-FROM ${PYTHON_IMAGE} AS build
+FROM ${BASE_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python -m venv /opt/venv
+RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
+
+# Build-only pip settings, for machines that need them, as BuildKit secrets: mounted
+# for one RUN and never stored in a layer, the history or the runtime stage.
+#   --secret id=pip_cert,src=<CA bundle>  a TLS-intercepting proxy's CA on the way to PyPI
+#   --secret id=pip_conf,src=<pip.conf>   index-url/proxy of a private index
+# Without them (the usual case) pip uses PyPI with its own CA bundle.
+RUN printf '%s\n' '#!/bin/sh' \
+        '[ -s /run/secrets/pip_cert ] && export PIP_CERT=/run/secrets/pip_cert' \
+        '[ -s /run/secrets/pip_conf ] && export PIP_CONFIG_FILE=/run/secrets/pip_conf' \
+        'exec pip "$@"' > /usr/local/bin/build-pip \
+    && chmod 0755 /usr/local/bin/build-pip
 
 # Dependencies first, read from pyproject.toml, so that a code change does not
 # reinstall them (this layer is rebuilt only when pyproject.toml changes).
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+RUN --mount=type=secret,id=pip_cert --mount=type=secret,id=pip_conf \
+    python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt
+    && build-pip install -r /tmp/requirements.txt
 
 # Then the project itself (what .dockerignore lets through).
 COPY . .
 # Not editable: the code lands in site-packages (bytecode compiled by pip), so the
 # runtime image needs no source tree and works with a read-only root filesystem.
-RUN pip install --no-deps .
+RUN --mount=type=secret,id=pip_cert --mount=type=secret,id=pip_conf \
+    build-pip install --no-deps .
 
 
-FROM ${PYTHON_IMAGE} AS runtime
+FROM ${BASE_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="procurement-pools" \
       org.opencontainers.image.description="Pool and bidding services of the procurement system" \
       org.opencontainers.image.licenses="Apache-2.0"

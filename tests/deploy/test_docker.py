@@ -54,6 +54,34 @@ def test_base_images_are_an_exact_python_slim_bookworm_tag() -> None:
         assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?", image), image
 
 
+def test_every_stage_takes_the_base_image_argument_and_only_python3_from_it() -> None:
+    """`--build-arg BASE_IMAGE=...` swaps the base of every stage (a Debian bookworm image
+    made with debootstrap where Docker Hub is out of reach, see tests/containers); the
+    upstream image has python3 in /usr/local/bin, Debian in /usr/bin, so no path is
+    spelled out. No `# syntax=` line: it would pull a frontend image from Docker Hub."""
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    assert not re.search(r"^#\s*syntax\s*=", text, re.MULTILINE | re.IGNORECASE)
+    froms = [rest.split()[0] for keyword, rest in instructions() if keyword == "FROM"]
+    assert froms and all(image == "${BASE_IMAGE}" for image in froms), froms
+    runs = " ".join(rest for keyword, rest in instructions() if keyword == "RUN")
+    assert "/usr/local/bin/python" not in runs and "/usr/bin/python" not in runs
+    assert "python3 -m venv" in runs
+
+
+def test_build_only_settings_come_as_secret_mounts_never_as_args_or_env() -> None:
+    """pip's CA bundle and index/proxy settings are BuildKit secrets: nothing of them can
+    reach the history (ARG values would) or the runtime stage (ENV would)."""
+    found = instructions()
+    for keyword, rest in found:
+        if keyword in ("ARG", "ENV"):
+            assert not re.search(r"PIP_(CERT|INDEX|EXTRA_INDEX|CONFIG)|PROXY", rest), rest
+        if keyword == "RUN" and "pip install" in rest:
+            assert "--mount=type=secret,id=pip_cert" in rest, rest
+    stages = [i for i, (keyword, _) in enumerate(found) if keyword == "FROM"]
+    runtime = found[stages[-1]:]
+    assert not any("--mount=type=secret" in rest for _, rest in runtime)
+
+
 def test_runs_as_a_numeric_non_root_user() -> None:
     users = [rest for keyword, rest in instructions() if keyword == "USER"]
     assert users, "no USER: the container would run as root"
