@@ -23,7 +23,9 @@ def compose_config(*args: str) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("docker-compose")
     assert binary
     # Values the file takes from the environment; a placeholder is enough to validate.
-    env = {**os.environ, "JWT_SECRET": "validator-placeholder-" + "x" * 32}
+    env = {**os.environ, "JWT_SECRET": "validator-placeholder-" + "x" * 32,
+           "BID_ENCRYPTION_KEY": "validator-placeholder",
+           "RECEIPT_SIGNING_KEY": "validator-placeholder"}
     env.pop("COMPOSE_FILE", None)
     return subprocess.run([binary, "--project-directory", str(REPO), "-f",
                            str(REPO / "docker-compose.yml"), "config", *args],
