@@ -102,7 +102,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                  timeout=aiohttp.ClientTimeout(total=120))
     try:
         port = free_port()
-        env = {"DATABASE_URL": dsn, "LOG_LEVEL": "warning"}
+        env = {"DATABASE_URL": dsn, "LOG_LEVEL": "warning", "DEV_MODE": "true"}
         migrate = await asyncio.to_thread(
             subprocess.run, python_module("bidding_service", "migrate"),
             env={**os.environ, **env}, cwd=ROOT, capture_output=True, text=True)
