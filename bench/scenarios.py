@@ -37,7 +37,7 @@ from bench.feed import (
 from bench.loadgen import cpu_delta, cpu_snapshot
 from bench.procs import ROOT, TMP, Proc, free_port, machine_cpu, python_module
 from bench.stats import agg, dist
-from bidding_service.sealed import Sealer, bid_ad
+from bidding_service.bids.sealed import Sealer, bid_ad
 from shared.auth import Role, mint_token
 
 RESULTS = ROOT / "bench" / "results"
@@ -455,12 +455,12 @@ async def phase_profile(ctx: Context, pool: Pool, tokens: list[list[str]]) -> di
 
 ROUND_INSERT = """
 INSERT INTO rounds (id, pool_id, pool_code, pool_name, title, description, buyer_org,
-    buyer_name, budget_line, ceiling_price, opens_at, closes_at, scheduled_close_at,
+    buyer_name, budget_line, ceiling_price, opens_at, closes_at,
     min_bids, sme_price_deduction, disclosure, acceptance_seconds, status, invited_count,
     launched_by)
 VALUES ($1, $2, 'bench-close', '压测预选库', '压测 close round', 'bench', 'BENCH-ORG',
     '压测采购单位', '2026-BENCH-0002', 500000.00, clock_timestamp() - interval '1 minute',
-    clock_timestamp() + interval '1 hour', clock_timestamp() + interval '1 hour', 3, 0.10,
+    clock_timestamp() + interval '1 hour', 3, 0.10,
     'sealed', 259200, 'open', $3, 'bench')
 """
 
@@ -482,14 +482,14 @@ async def load_closing_round(conn: asyncpg.Connection, n: int, seed: int, bid_ke
         at = now - timedelta(seconds=rng.uniform(1, 50))
         sealed = sealer.seal_amount(amount, bid_ad(round_id, m.id, bid_id))
         inv.append((round_id, m.id, m.name, m.credit_code, m.kind, m.size, "invited", bid_id,
-                    sealed, at, 1))
+                    sealed, at))
         bids.append((bid_id, round_id, m.id, sealed, at, True))
     async with conn.transaction():
         await conn.execute(ROUND_INSERT, round_id, uuid.uuid4(), n)
         await conn.copy_records_to_table(
             "invitations", records=inv,
             columns=["round_id", "supplier_id", "name", "credit_code", "kind", "size",
-                     "status", "last_bid_id", "last_amount_ct", "last_bid_at", "bids_made"])
+                     "status", "last_bid_id", "last_amount_ct", "last_bid_at"])
         await conn.copy_records_to_table(
             "bids", records=bids,
             columns=["id", "round_id", "supplier_id", "amount_ct", "submitted_at", "valid"])
@@ -544,8 +544,7 @@ async def phase_close(ctx: Context) -> dict[str, Any]:
                             ctx.database)]}
                 cpu0 = cpu_snapshot(pids)
                 closes_at = await conn.fetchval(
-                    "UPDATE rounds SET closes_at = clock_timestamp() + interval '1 second',"
-                    " scheduled_close_at = clock_timestamp() + interval '1 second'"
+                    "UPDATE rounds SET closes_at = clock_timestamp() + interval '1 second'"
                     " WHERE id = $1 RETURNING closes_at", round_id)
                 arrived = await ctx.finance.wait_for("award.published", round_id, 60 + n / 500)
                 cpu = cpu_delta(cpu0, cpu_snapshot(pids))

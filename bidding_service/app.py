@@ -6,14 +6,14 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bidding_service import repo_timer
-from bidding_service import repository as repo
 from bidding_service.api import RATE_LIMITER, RECEIPTS, SEALER, api
-from bidding_service.consumers import on_pool_event
-from bidding_service.receipts import ReceiptSigner
-from bidding_service.sealed import Sealer
+from bidding_service.bids.receipts import ReceiptSigner
+from bidding_service.bids.sealed import Sealer
+from bidding_service.eligibility.consumers import on_pool_event
+from bidding_service.rounds import repository as rounds_repo
+from bidding_service.rounds import timer_repository
+from bidding_service.rounds.timer import RoundTimer
 from bidding_service.settings import BiddingSettings
-from bidding_service.timer import RoundTimer
 from shared.app import ServiceSpec, build_service_app
 from shared.http import DB, METRICS
 from shared.ratelimit import RateLimiter
@@ -35,8 +35,8 @@ def build_app(settings: ServiceSettings, *, run_background: bool = True) -> web.
 
     async def rounds_gauge(app: web.Application) -> None:
         async with app[DB].acquire() as conn:
-            counts = await repo.count_rounds_by_status(conn)
-            failing = await repo_timer.count_failing_rounds(conn)
+            counts = await rounds_repo.count_rounds_by_status(conn)
+            failing = await timer_repository.count_failing_rounds(conn)
         app[METRICS].rounds_close_failing.set(failing)
         for status, n in counts.items():
             app[METRICS].rounds_by_status.labels(status=status).set(n)

@@ -9,7 +9,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bidding_service.domain import AwardStatus, Disclosure, RoundStatus
+from bidding_service.awards.domain import AwardStatus
+from bidding_service.rounds.domain import Disclosure, RoundStatus
 from shared.paging import PageQuery
 from shared.types import Money, Text, Timestamp
 

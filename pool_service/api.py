@@ -9,11 +9,9 @@ from pydantic import Field
 
 from pool_service import service
 from pool_service.domain import (
-    IllegalTransition,
     MembershipStatus,
     PoolCategory,
     PoolStatus,
-    RuleViolation,
 )
 from pool_service.schemas import (
     AwardPage,
@@ -27,13 +25,12 @@ from pool_service.schemas import (
     Supplier,
     SupplierPage,
 )
-from pool_service.service import SOURCE, Actor
+from pool_service.service import Actor
 from shared.audit import install_audit_route
 from shared.auth import Principal, Role
-from shared.http import DB, Api, Handler, authenticate, parse_body, parse_query, path_uuid, render
+from shared.http import DB, Api, authenticate, parse_body, parse_query, path_uuid, render
 from shared.paging import PageQuery
-from shared.problems import conflict, forbidden, unprocessable
-from shared.uow import UnitOfWork
+from shared.problems import forbidden
 
 api = Api(title="Pool service: supplier pre-qualification pools")
 
@@ -43,24 +40,8 @@ SUPPLIER = Role.SUPPLIER
 _OWN_SUPPLIER = "supplier (own records only)"
 
 
-@web.middleware
-async def domain_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The domain's errors as problem+json: broken rules 422, illegal transitions 409."""
-    try:
-        return await handler(request)
-    except RuleViolation as exc:
-        raise unprocessable(exc.message, [{"loc": [exc.field], "msg": exc.message}],
-                            slug="rule-violation") from None
-    except IllegalTransition as exc:
-        raise conflict(str(exc), slug="illegal-transition") from None
-
-
 def _actor(principal: Principal) -> Actor:
     return Actor(principal.sub, principal.role.value)
-
-
-def _uow(request: web.Request) -> UnitOfWork:
-    return UnitOfWork(request.app[DB], SOURCE)
 
 
 async def _self_or(request: web.Request, *roles: Role) -> uuid.UUID:
@@ -89,8 +70,7 @@ class SupplierQuery(PageQuery):
 async def register_supplier(request: web.Request) -> web.Response:
     principal = await authenticate(request, CENTER)
     cmd = await parse_body(request, service.RegisterSupplier)
-    async with _uow(request) as uow:
-        supplier = await service.register_supplier(cmd, uow, _actor(principal))
+    supplier = await service.register_supplier(request.app[DB], cmd, _actor(principal))
     return _created(supplier, f"/v1/suppliers/{supplier.id}")
 
 
@@ -123,8 +103,7 @@ class PoolQuery(PageQuery):
 async def create_pool(request: web.Request) -> web.Response:
     principal = await authenticate(request, CENTER)
     cmd = await parse_body(request, service.CreatePool)
-    async with _uow(request) as uow:
-        pool = await service.create_pool(cmd, uow, _actor(principal))
+    pool = await service.create_pool(request.app[DB], cmd, _actor(principal))
     return _created(pool, f"/v1/pools/{pool.id}")
 
 
@@ -148,8 +127,7 @@ async def update_pool(request: web.Request) -> web.Response:
     principal = await authenticate(request, CENTER)
     pool_id = path_uuid(request, "pool_id")
     cmd = await parse_body(request, service.UpdatePool)
-    async with _uow(request) as uow:
-        pool = await service.update_pool(cmd, uow, _actor(principal), pool_id)
+    pool = await service.update_pool(request.app[DB], cmd, _actor(principal), pool_id)
     return render(pool)
 
 
@@ -159,8 +137,7 @@ async def terminate_pool(request: web.Request) -> web.Response:
     principal = await authenticate(request, CENTER)
     pool_id = path_uuid(request, "pool_id")
     cmd = await parse_body(request, service.TerminatePool)
-    async with _uow(request) as uow:
-        pool = await service.terminate_pool(cmd, uow, _actor(principal), pool_id)
+    pool = await service.terminate_pool(request.app[DB], cmd, _actor(principal), pool_id)
     return render(pool)
 
 
@@ -188,9 +165,8 @@ async def apply(request: web.Request) -> web.Response:
     cmd = (await parse_body(request, service.Apply) if request.body_exists
            else service.Apply())
     assert principal.supplier_id is not None
-    async with _uow(request) as uow:
-        changed = await service.apply(cmd, uow, _actor(principal), pool_id,
-                                      principal.supplier_id)
+    changed = await service.apply(request.app[DB], cmd, _actor(principal), pool_id,
+                                  principal.supplier_id)
     return _membership_answer(changed)
 
 
@@ -201,8 +177,7 @@ async def admit(request: web.Request) -> web.Response:
     principal = await authenticate(request, CENTER)
     pool_id = path_uuid(request, "pool_id")
     cmd = await parse_body(request, service.AdmitMember)
-    async with _uow(request) as uow:
-        changed = await service.admit(cmd, uow, _actor(principal), pool_id)
+    changed = await service.admit(request.app[DB], cmd, _actor(principal), pool_id)
     return _membership_answer(changed)
 
 
@@ -232,9 +207,8 @@ async def change_membership(request: web.Request) -> web.Response:
     pool_id = path_uuid(request, "pool_id")
     supplier_id = path_uuid(request, "supplier_id")
     cmd = await parse_body(request, service.ChangeMembership)
-    async with _uow(request) as uow:
-        member = await service.change_membership(cmd, uow, _actor(principal), pool_id,
-                                                 supplier_id)
+    member = await service.change_membership(request.app[DB], cmd, _actor(principal), pool_id,
+                                             supplier_id)
     return render(member)
 
 
@@ -272,9 +246,8 @@ async def rate_member(request: web.Request) -> web.Response:
     supplier_id = path_uuid(request, "supplier_id")
     cmd = await parse_body(request, service.RateMember)
     assert principal.org is not None
-    async with _uow(request) as uow:
-        rating = await service.rate_member(cmd, uow, _actor(principal), principal.org,
-                                           pool_id, supplier_id)
+    rating = await service.rate_member(request.app[DB], cmd, _actor(principal), principal.org,
+                                       pool_id, supplier_id)
     return _created(rating, f"/v1/pools/{pool_id}/members/{supplier_id}/ratings/{rating.id}")
 
 

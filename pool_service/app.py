@@ -7,12 +7,11 @@ import asyncio
 from aiohttp import web
 
 from pool_service import service
-from pool_service.api import api, domain_errors
+from pool_service.api import api
 from pool_service.consumers import handle_award_event
 from pool_service.settings import PoolSettings
 from shared.app import ServiceSpec, build_service_app
 from shared.http import DB
-from shared.uow import UnitOfWork
 
 POOL_SETTINGS = web.AppKey("pool_settings", PoolSettings)
 
@@ -23,8 +22,7 @@ async def lift_suspensions(app: web.Application) -> None:
     while True:
         lifted = True
         while lifted:
-            async with UnitOfWork(app[DB], service.SOURCE) as uow:
-                lifted = await service.lift_due_suspension(uow)
+            lifted = await service.lift_due_suspension(app[DB])
         await asyncio.sleep(pause)
 
 
@@ -37,6 +35,5 @@ def build_app(settings: PoolSettings, *, run_background: bool = True) -> web.App
         workers=[lift_suspensions],
     )
     app = build_service_app(settings, spec, run_background=run_background)
-    app.middlewares.append(domain_errors)  # inside shared's `observe`, which renders problems
     app[POOL_SETTINGS] = settings
     return app

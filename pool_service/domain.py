@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from shared.errors import Conflict, Invalid
+from shared.errors import DomainError as DomainError
 from shared.vocabulary import SupplierKind as SupplierKind
 from shared.vocabulary import SupplierSize as SupplierSize
 
@@ -19,21 +21,20 @@ TOP_UP_THRESHOLD = Decimal("0.7")
 MAX_SUSPENSION = timedelta(days=3 * 365 + 1)
 
 
-class DomainError(Exception):
-    """A rule of the domain was broken."""
-
-
-class RuleViolation(DomainError):
+class RuleViolation(Invalid):
     """The content of a command breaks a rule (an answer of 422)."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(message, [{"loc": [field], "msg": message}], slug="rule-violation")
         self.field = field
         self.message = message
 
 
-class IllegalTransition(DomainError):
+class IllegalTransition(Conflict):
     """The command is not allowed in the current state (an answer of 409)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, slug="illegal-transition")
 
 
 # ---------------------------------------------------------------- enums

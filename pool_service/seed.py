@@ -12,9 +12,9 @@ from decimal import Decimal
 
 import structlog
 
+from pool_service import repository as repo
 from pool_service import service
 from pool_service.domain import PoolCategory
-from pool_service.repository import Repository
 from pool_service.service import SOURCE, Actor, CreatePool
 from pool_service.settings import PoolSettings
 from shared.db import create_pool
@@ -148,7 +148,7 @@ async def seed(settings: PoolSettings) -> int:
                            jurisdiction_tz=settings.jurisdiction_tz)
     try:
         async with UnitOfWork(db, SOURCE) as uow:
-            _, today = await Repository(uow.conn).clock()
+            _, today = await repo.clock(uow.conn)
             valid_from, valid_to = validity(today)
             inserted = []
             for entry in CATALOGUE:

@@ -16,6 +16,7 @@ import asyncpg
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from pool_service import domain
+from pool_service import repository as repo
 from pool_service.domain import (
     Action,
     MembershipStatus,
@@ -25,7 +26,7 @@ from pool_service.domain import (
     SupplierKind,
     SupplierSize,
 )
-from pool_service.repository import Repository, Row
+from pool_service.repository import Row
 from pool_service.schemas import (
     AwardRecord,
     Buyer,
@@ -40,8 +41,8 @@ from pool_service.schemas import (
     SupplierSummary,
 )
 from shared.db import Conn
+from shared.errors import Conflict, Forbidden, Invalid, NotFound
 from shared.paging import PageQuery, decode_cursor, page
-from shared.problems import conflict, forbidden, not_found, unprocessable
 from shared.types import Money, Text, Timestamp
 from shared.uow import UnitOfWork
 
@@ -201,14 +202,14 @@ def _cursor_uuid(value: Any) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
     except ValueError:
-        raise unprocessable("the cursor is not valid") from None
+        raise Invalid("the cursor is not valid") from None
 
 
 def _cursor_time(value: Any) -> datetime:
     try:
         return datetime.fromisoformat(str(value))
     except ValueError:
-        raise unprocessable("the cursor is not valid") from None
+        raise Invalid("the cursor is not valid") from None
 
 
 def _member_subject(pool_id: uuid.UUID, supplier_id: uuid.UUID) -> str:
@@ -218,30 +219,32 @@ def _member_subject(pool_id: uuid.UUID, supplier_id: uuid.UUID) -> str:
 # ---------------------------------------------------------------- suppliers
 
 
-async def register_supplier(cmd: RegisterSupplier, uow: UnitOfWork, actor: Actor) -> Supplier:
-    contact = cmd.contact.model_dump(exclude_none=True) if cmd.contact else None
-    row = await Repository(uow.conn).insert_supplier(cmd.name, cmd.credit_code, cmd.kind,
-                                                     cmd.size, contact or None)
-    if row is None:
-        raise conflict(f"a supplier with credit code {cmd.credit_code} is already registered",
-                       slug="duplicate-credit-code")
-    supplier = supplier_view(row)
-    uow.audit(actor.id, actor.role, "supplier.registered", f"/v1/suppliers/{supplier.id}",
-              {"credit_code": supplier.credit_code, "name": supplier.name})
-    return supplier
+async def register_supplier(db: asyncpg.Pool, cmd: RegisterSupplier, actor: Actor) -> Supplier:
+    async with UnitOfWork(db, SOURCE) as uow:
+        contact = cmd.contact.model_dump(exclude_none=True) if cmd.contact else None
+        row = await repo.insert_supplier(uow.conn, cmd.name, cmd.credit_code, cmd.kind,
+                                                         cmd.size, contact or None)
+        if row is None:
+            raise Conflict(f"a supplier with credit code {cmd.credit_code} is already registered",
+                           slug="duplicate-credit-code")
+        supplier = supplier_view(row)
+        uow.audit(actor.id, actor.role, "supplier.registered", f"/v1/suppliers/{supplier.id}",
+                  {"credit_code": supplier.credit_code, "name": supplier.name})
+        return supplier
 
 
 async def get_supplier(db: asyncpg.Pool, supplier_id: uuid.UUID) -> Supplier:
-    row = await Repository(db).get_supplier(supplier_id)
+    row = await repo.get_supplier(db, supplier_id)
     if row is None:
-        raise not_found(f"supplier {supplier_id}")
+        raise NotFound(f"supplier {supplier_id}")
     return supplier_view(row)
 
 
 async def find_suppliers(db: asyncpg.Pool, credit_code: str | None,
                          query: PageQuery) -> dict[str, Any]:
     after = decode_cursor(query.cursor, 2)
-    rows = await Repository(db).list_suppliers(
+    rows = await repo.list_suppliers(
+        db,
         credit_code.strip().upper() if credit_code else None,
         (str(after[0]), _cursor_uuid(after[1])) if after else None, query.limit + 1)
     return _paged([supplier_view(r) for r in rows], query, lambda i: [i["name"], i["id"]])
@@ -250,92 +253,91 @@ async def find_suppliers(db: asyncpg.Pool, credit_code: str | None,
 # ---------------------------------------------------------------- pools
 
 
-async def create_pool(cmd: CreatePool, uow: UnitOfWork, actor: Actor) -> Pool:
-    domain.check_validity(cmd.valid_from, cmd.valid_to)
-    domain.check_amounts(cmd.price_ceiling, cmd.max_round_budget)
-    pool = await insert_pool(uow, cmd)
-    if pool is None:
-        raise conflict(f"a pool with code {cmd.code!r} already exists", slug="duplicate-pool-code")
-    uow.audit(actor.id, actor.role, "pool.created", f"/v1/pools/{pool.id}", {"code": pool.code})
-    return pool
+async def create_pool(db: asyncpg.Pool, cmd: CreatePool, actor: Actor) -> Pool:
+    async with UnitOfWork(db, SOURCE) as uow:
+        domain.check_validity(cmd.valid_from, cmd.valid_to)
+        domain.check_amounts(cmd.price_ceiling, cmd.max_round_budget)
+        pool = await insert_pool(uow, cmd)
+        if pool is None:
+            raise Conflict(f"a pool with code {cmd.code!r} already exists",
+                           slug="duplicate-pool-code")
+        uow.audit(actor.id, actor.role, "pool.created", f"/v1/pools/{pool.id}", {"code": pool.code})
+        return pool
 
 
 async def insert_pool(uow: UnitOfWork, cmd: CreatePool) -> Pool | None:
     """Insert a pool and emit pool.created; None (and nothing emitted) if the code exists."""
-    repo = Repository(uow.conn)
-    row = await repo.insert_pool(dict(cmd))
+    row = await repo.insert_pool(uow.conn, dict(cmd))
     if row is None:
         return None
-    _, today = await repo.clock()
+    _, today = await repo.clock(uow.conn)
     pool = pool_view(row, today)
     uow.emit("pool.created", pool.id, pool.model_dump(mode="json"))
     return pool
 
 
 async def get_pool(db: asyncpg.Pool, pool_id: uuid.UUID) -> Pool:
-    repo = Repository(db)
-    row = await repo.get_pool(pool_id)
+    row = await repo.get_pool(db, pool_id)
     if row is None:
-        raise not_found(f"pool {pool_id}")
-    _, today = await repo.clock()
+        raise NotFound(f"pool {pool_id}")
+    _, today = await repo.clock(db)
     return pool_view(row, today)
 
 
 async def list_pools(db: asyncpg.Pool, query: PageQuery, *, category: PoolCategory | None,
                      status: PoolStatus | None, jurisdiction: str | None) -> dict[str, Any]:
     after = decode_cursor(query.cursor, 1)
-    repo = Repository(db)
-    _, today = await repo.clock()
-    rows = await repo.list_pools(today, category=category, status=status,
+    _, today = await repo.clock(db)
+    rows = await repo.list_pools(db, today, category=category, status=status,
                                  jurisdiction=jurisdiction,
                                  after_code=str(after[0]) if after else None,
                                  limit=query.limit + 1)
     return _paged([pool_view(r, today) for r in rows], query, lambda i: [i["code"]])
 
 
-async def update_pool(cmd: UpdatePool, uow: UnitOfWork, actor: Actor, pool_id: uuid.UUID) -> Pool:
-    repo = Repository(uow.conn)
-    row = await repo.get_pool(pool_id, for_update=True)
-    if row is None:
-        raise not_found(f"pool {pool_id}")
-    if row["terminated_at"] is not None:
-        raise conflict("the pool is terminated; it can no longer change")
-    given = {name: getattr(cmd, name) for name in cmd.model_fields_set}
-    if not given:
-        raise unprocessable("name at least one field to change")
-    for required in ("name", "valid_to", "price_ceiling", "max_round_budget"):
-        if required in given and given[required] is None:
-            raise unprocessable(f"{required} cannot be null",
-                                [{"loc": [required], "msg": "may not be null"}])
-    merged = {**dict(row), **given}
-    domain.check_validity(merged["valid_from"], merged["valid_to"])
-    domain.check_amounts(merged["price_ceiling"], merged["max_round_budget"])
-    changes = {k: v for k, v in given.items() if row[k] != v}
-    _, today = await repo.clock()
-    if not changes:
-        return pool_view(row, today)
-    pool = pool_view(await repo.update_pool(pool_id, changes), today)
-    uow.emit("pool.updated", pool.id, pool.model_dump(mode="json"))
-    uow.audit(actor.id, actor.role, "pool.updated", f"/v1/pools/{pool_id}",
-              {"changes": {k: str(v) if v is not None else None for k, v in changes.items()},
-               "version": pool.version})
-    return pool
+async def update_pool(db: asyncpg.Pool, cmd: UpdatePool, actor: Actor, pool_id: uuid.UUID) -> Pool:
+    async with UnitOfWork(db, SOURCE) as uow:
+        row = await repo.get_pool(uow.conn, pool_id, for_update=True)
+        if row is None:
+            raise NotFound(f"pool {pool_id}")
+        if row["terminated_at"] is not None:
+            raise Conflict("the pool is terminated; it can no longer change")
+        given = {name: getattr(cmd, name) for name in cmd.model_fields_set}
+        if not given:
+            raise Invalid("name at least one field to change")
+        for required in ("name", "valid_to", "price_ceiling", "max_round_budget"):
+            if required in given and given[required] is None:
+                raise Invalid(f"{required} cannot be null",
+                                    [{"loc": [required], "msg": "may not be null"}])
+        merged = {**dict(row), **given}
+        domain.check_validity(merged["valid_from"], merged["valid_to"])
+        domain.check_amounts(merged["price_ceiling"], merged["max_round_budget"])
+        changes = {k: v for k, v in given.items() if row[k] != v}
+        _, today = await repo.clock(uow.conn)
+        if not changes:
+            return pool_view(row, today)
+        pool = pool_view(await repo.update_pool(uow.conn, pool_id, changes), today)
+        uow.emit("pool.updated", pool.id, pool.model_dump(mode="json"))
+        uow.audit(actor.id, actor.role, "pool.updated", f"/v1/pools/{pool_id}",
+                  {"changes": {k: str(v) if v is not None else None for k, v in changes.items()},
+                   "version": pool.version})
+        return pool
 
 
-async def terminate_pool(cmd: TerminatePool, uow: UnitOfWork, actor: Actor,
+async def terminate_pool(db: asyncpg.Pool, cmd: TerminatePool, actor: Actor,
                          pool_id: uuid.UUID) -> Pool:
-    repo = Repository(uow.conn)
-    row = await repo.get_pool(pool_id, for_update=True)
-    if row is None:
-        raise not_found(f"pool {pool_id}")
-    if row["terminated_at"] is not None:
-        raise conflict("the pool is already terminated")
-    _, today = await repo.clock()
-    pool = pool_view(await repo.terminate_pool(pool_id, cmd.reason), today)
-    uow.emit("pool.terminated", pool.id, pool.model_dump(mode="json"))
-    uow.audit(actor.id, actor.role, "pool.terminated", f"/v1/pools/{pool_id}",
-              {"reason": cmd.reason, "version": pool.version})
-    return pool
+    async with UnitOfWork(db, SOURCE) as uow:
+        row = await repo.get_pool(uow.conn, pool_id, for_update=True)
+        if row is None:
+            raise NotFound(f"pool {pool_id}")
+        if row["terminated_at"] is not None:
+            raise Conflict("the pool is already terminated")
+        _, today = await repo.clock(uow.conn)
+        pool = pool_view(await repo.terminate_pool(uow.conn, pool_id, cmd.reason), today)
+        uow.emit("pool.terminated", pool.id, pool.model_dump(mode="json"))
+        uow.audit(actor.id, actor.role, "pool.terminated", f"/v1/pools/{pool_id}",
+                  {"reason": cmd.reason, "version": pool.version})
+        return pool
 
 
 # ---------------------------------------------------------------- memberships
@@ -347,41 +349,44 @@ class Changed:
     created: bool
 
 
-async def apply(cmd: Apply, uow: UnitOfWork, actor: Actor, pool_id: uuid.UUID,
+async def apply(db: asyncpg.Pool, cmd: Apply, actor: Actor, pool_id: uuid.UUID,
                 supplier_id: uuid.UUID) -> Changed:
     """The supplier applies to the pool."""
-    return await _transition(uow, actor, pool_id, supplier_id, MembershipStatus.APPLIED,
-                             reason=cmd.note, may_create=True)
+    async with UnitOfWork(db, SOURCE) as uow:
+        return await _transition(uow, actor, pool_id, supplier_id, MembershipStatus.APPLIED,
+                                 reason=cmd.note, may_create=True)
 
 
-async def admit(cmd: AdmitMember, uow: UnitOfWork, actor: Actor, pool_id: uuid.UUID) -> Changed:
+async def admit(db: asyncpg.Pool, cmd: AdmitMember, actor: Actor, pool_id: uuid.UUID) -> Changed:
     """The center admits a supplier directly (or admits an applicant)."""
-    return await _transition(uow, actor, pool_id, cmd.supplier_id, MembershipStatus.ADMITTED,
-                             reason=cmd.reason, may_create=True)
+    async with UnitOfWork(db, SOURCE) as uow:
+        return await _transition(uow, actor, pool_id, cmd.supplier_id, MembershipStatus.ADMITTED,
+                                 reason=cmd.reason, may_create=True)
 
 
-async def change_membership(cmd: ChangeMembership, uow: UnitOfWork, actor: Actor,
+async def change_membership(db: asyncpg.Pool, cmd: ChangeMembership, actor: Actor,
                             pool_id: uuid.UUID, supplier_id: uuid.UUID) -> Membership:
-    changed = await _transition(uow, actor, pool_id, supplier_id, MembershipStatus(cmd.to),
-                                reason=cmd.reason, ground=cmd.ground, until=cmd.until,
-                                may_create=False)
-    return changed.membership
+    async with UnitOfWork(db, SOURCE) as uow:
+        changed = await _transition(uow, actor, pool_id, supplier_id, MembershipStatus(cmd.to),
+                                    reason=cmd.reason, ground=cmd.ground, until=cmd.until,
+                                    may_create=False)
+        return changed.membership
 
 
-async def lift_due_suspension(uow: UnitOfWork) -> bool:
+async def lift_due_suspension(db: asyncpg.Pool) -> bool:
     """Reinstate one member whose timed suspension has run out; False if none is due.
 
     The row is claimed with SKIP LOCKED, so several processes sweeping at once never
     lift the same suspension twice.
     """
-    repo = Repository(uow.conn)
-    row = await repo.due_suspension()
-    if row is None:
-        return False
-    await _transition(uow, SWEEPER, row["pool_id"], row["supplier_id"],
-                      MembershipStatus.ADMITTED, reason="suspension period ended",
-                      may_create=False, locked=row)
-    return True
+    async with UnitOfWork(db, SOURCE) as uow:
+        row = await repo.due_suspension(uow.conn)
+        if row is None:
+            return False
+        await _transition(uow, SWEEPER, row["pool_id"], row["supplier_id"],
+                          MembershipStatus.ADMITTED, reason="suspension period ended",
+                          may_create=False, locked=row)
+        return True
 
 
 async def _transition(uow: UnitOfWork, actor: Actor, pool_id: uuid.UUID,
@@ -389,39 +394,40 @@ async def _transition(uow: UnitOfWork, actor: Actor, pool_id: uuid.UUID,
                       reason: str | None = None, ground: RemovalGround | None = None,
                       until: datetime | None = None, may_create: bool,
                       locked: Row | None = None) -> Changed:
-    repo = Repository(uow.conn)
-    if await repo.get_pool(pool_id) is None:
-        raise not_found(f"pool {pool_id}")
-    supplier = await repo.get_supplier(supplier_id)
+    if await repo.get_pool(uow.conn, pool_id) is None:
+        raise NotFound(f"pool {pool_id}")
+    supplier = await repo.get_supplier(uow.conn, supplier_id)
     if supplier is None:
-        raise not_found(f"supplier {supplier_id}")
+        raise NotFound(f"supplier {supplier_id}")
     # Lock order everywhere: membership row first (a new one is inserted, ON CONFLICT,
     # before the pool row is touched), then the pool row.
-    current = locked if locked is not None else await repo.lock_membership(pool_id, supplier_id)
+    current = locked if locked is not None else await repo.lock_membership(
+        uow.conn, pool_id, supplier_id)
     if current is None and not may_create:
-        raise not_found(f"membership of supplier {supplier_id} in pool {pool_id}")
-    now, today = await repo.clock()
+        raise NotFound(f"membership of supplier {supplier_id} in pool {pool_id}")
+    now, today = await repo.clock(uow.conn)
     change = domain.transition(MembershipStatus(current["status"]) if current else None, to,
                                now=now, reason=reason, ground=ground, until=until)
-    new = None if current else await repo.create_membership(pool_id, supplier_id, change)
+    new = None if current else await repo.create_membership(uow.conn, pool_id, supplier_id, change)
     if current is None and new is None:
         # A concurrent first application/admission committed first: decide against the
         # membership it made (its row is now locked here), as a later request would.
-        current = await repo.lock_membership(pool_id, supplier_id)
+        current = await repo.lock_membership(
+        uow.conn, pool_id, supplier_id)
         assert current is not None
         change = domain.transition(MembershipStatus(current["status"]), to, now=now,
                                    reason=reason, ground=ground, until=until)
-    pool_row = await repo.adjust_admitted(pool_id, change.admitted_delta)
+    pool_row = await repo.adjust_admitted(uow.conn, pool_id, change.admitted_delta)
     if change.action in (Action.APPLIED, Action.ADMITTED):
         domain.check_accepts_members(domain.pool_status(
             pool_row["valid_from"], pool_row["valid_to"],
             pool_row["terminated_at"] is not None, today))
     if new is not None:
         row = new
-        await repo.add_history(row, change, actor.id, actor.role)
+        await repo.add_history(uow.conn, row, change, actor.id, actor.role)
     else:
         assert current is not None
-        row = await repo.save_transition(pool_id, supplier_id, current, change, actor.id,
+        row = await repo.save_transition(uow.conn, pool_id, supplier_id, current, change, actor.id,
                                          actor.role)
     event = MemberEvent(pool_id=pool_id, pool_code=pool_row["code"],
                         supplier=supplier_summary(supplier), status=row["status"],
@@ -434,26 +440,25 @@ async def _transition(uow: UnitOfWork, actor: Actor, pool_id: uuid.UUID,
                "ground": change.ground,
                "until": change.until.isoformat() if change.until else None,
                "version": row["version"]})
-    member = await repo.get_member(pool_id, supplier_id)
+    member = await repo.get_member(uow.conn, pool_id, supplier_id)
     assert member is not None
     return Changed(membership_view(member), created=new is not None)
 
 
 async def get_member(db: asyncpg.Pool, pool_id: uuid.UUID,
                      supplier_id: uuid.UUID) -> Membership:
-    row = await Repository(db).get_member(pool_id, supplier_id)
+    row = await repo.get_member(db, pool_id, supplier_id)
     if row is None:
-        raise not_found(f"membership of supplier {supplier_id} in pool {pool_id}")
+        raise NotFound(f"membership of supplier {supplier_id} in pool {pool_id}")
     return membership_view(row)
 
 
 async def list_members(db: asyncpg.Pool, pool_id: uuid.UUID, status: MembershipStatus | None,
                        query: PageQuery) -> dict[str, Any]:
-    repo = Repository(db)
-    if await repo.get_pool(pool_id) is None:
-        raise not_found(f"pool {pool_id}")
+    if await repo.get_pool(db, pool_id) is None:
+        raise NotFound(f"pool {pool_id}")
     after = decode_cursor(query.cursor, 2)
-    rows = await repo.list_members(pool_id, status,
+    rows = await repo.list_members(db, pool_id, status,
                                    (str(after[0]), _cursor_uuid(after[1])) if after else None,
                                    query.limit + 1)
     return _paged([membership_view(r) for r in rows], query,
@@ -467,8 +472,8 @@ async def member_history(db: asyncpg.Pool, pool_id: uuid.UUID, supplier_id: uuid
     try:
         after_version = int(after[0]) if after else 0
     except (TypeError, ValueError):
-        raise unprocessable("the cursor is not valid") from None
-    rows = await Repository(db).history(pool_id, supplier_id, after_version, query.limit + 1)
+        raise Invalid("the cursor is not valid") from None
+    rows = await repo.history(db, pool_id, supplier_id, after_version, query.limit + 1)
     return _paged([history_view(r) for r in rows], query, lambda i: [i["version"]])
 
 
@@ -479,40 +484,41 @@ async def member_awards(db: asyncpg.Pool, pool_id: uuid.UUID, supplier_id: uuid.
                         query: PageQuery) -> dict[str, Any]:
     await get_member(db, pool_id, supplier_id)
     after = decode_cursor(query.cursor, 2)
-    rows = await Repository(db).list_awards(
+    rows = await repo.list_awards(
+        db,
         pool_id, supplier_id,
         (_cursor_time(after[0]), _cursor_uuid(after[1])) if after else None, query.limit + 1)
     return _paged([award_view(r) for r in rows], query, lambda i: [i["recorded_at"], i["id"]])
 
 
-async def rate_member(cmd: RateMember, uow: UnitOfWork, actor: Actor, buyer_org: str,
+async def rate_member(db: asyncpg.Pool, cmd: RateMember, actor: Actor, buyer_org: str,
                       pool_id: uuid.UUID, supplier_id: uuid.UUID) -> Rating:
     """The buyer of an award rates the supplier's performance, once per award."""
-    repo = Repository(uow.conn)
-    if await repo.get_member(pool_id, supplier_id) is None:
-        raise not_found(f"membership of supplier {supplier_id} in pool {pool_id}")
-    award = await repo.get_award(cmd.award_id)
-    if award is None or award["pool_id"] != pool_id or award["supplier_id"] != supplier_id:
-        raise not_found(f"award {cmd.award_id} of this member")
-    if award["buyer_org"] != buyer_org:
-        raise forbidden("only the buyer of that award may rate it")
-    if award["status"] in ("declined", "expired"):
-        raise conflict(f"the award was {award['status']}: there is no performance to rate")
-    row = await repo.insert_rating(award, actor.id, cmd.score, cmd.comment)
-    if row is None:
-        raise conflict("this award has already been rated", slug="already-rated")
-    rating = rating_view(row)
-    uow.audit(actor.id, actor.role, "rating.created", _member_subject(pool_id, supplier_id),
-              {"rating_id": str(rating.id), "award_id": str(rating.award_id),
-               "score": rating.score})
-    return rating
+    async with UnitOfWork(db, SOURCE) as uow:
+        if await repo.get_member(uow.conn, pool_id, supplier_id) is None:
+            raise NotFound(f"membership of supplier {supplier_id} in pool {pool_id}")
+        award = await repo.get_award(uow.conn, cmd.award_id)
+        if award is None or award["pool_id"] != pool_id or award["supplier_id"] != supplier_id:
+            raise NotFound(f"award {cmd.award_id} of this member")
+        if award["buyer_org"] != buyer_org:
+            raise Forbidden("only the buyer of that award may rate it")
+        if award["status"] in ("declined", "expired"):
+            raise Conflict(f"the award was {award['status']}: there is no performance to rate")
+        row = await repo.insert_rating(uow.conn, award, actor.id, cmd.score, cmd.comment)
+        if row is None:
+            raise Conflict("this award has already been rated", slug="already-rated")
+        rating = rating_view(row)
+        uow.audit(actor.id, actor.role, "rating.created", _member_subject(pool_id, supplier_id),
+                  {"rating_id": str(rating.id), "award_id": str(rating.award_id),
+                   "score": rating.score})
+        return rating
 
 
 async def get_rating(db: asyncpg.Pool, pool_id: uuid.UUID, supplier_id: uuid.UUID,
                      rating_id: uuid.UUID) -> Rating:
-    row = await Repository(db).get_rating(rating_id)
+    row = await repo.get_rating(db, rating_id)
     if row is None or row["pool_id"] != pool_id or row["supplier_id"] != supplier_id:
-        raise not_found(f"rating {rating_id}")
+        raise NotFound(f"rating {rating_id}")
     return rating_view(row)
 
 
@@ -520,7 +526,8 @@ async def list_ratings(db: asyncpg.Pool, pool_id: uuid.UUID, supplier_id: uuid.U
                        query: PageQuery) -> dict[str, Any]:
     await get_member(db, pool_id, supplier_id)
     after = decode_cursor(query.cursor, 2)
-    rows = await Repository(db).list_ratings(
+    rows = await repo.list_ratings(
+        db,
         pool_id, supplier_id,
         (_cursor_time(after[0]), _cursor_uuid(after[1])) if after else None, query.limit + 1)
     return _paged([rating_view(r) for r in rows], query, lambda i: [i["created_at"], i["id"]])
@@ -559,12 +566,12 @@ class AwardOutcome(BaseModel):
 
 async def record_award(conn: Conn, award: AwardPublished) -> None:
     """Keep the award in the member's award history (it authorises the buyer's rating)."""
-    await Repository(conn).record_award(dict(award))
+    await repo.record_award(conn, dict(award))
 
 
 async def record_award_outcome(conn: Conn, status: str,
                                outcome: AwardOutcome) -> None:
     """Mark the award accepted, or record the supplier's refusal (declined or expired)."""
-    await Repository(conn).record_award_outcome(outcome.award_id, outcome.round_id,
+    await repo.record_award_outcome(conn, outcome.award_id, outcome.round_id,
                                                 outcome.supplier_id, status, outcome.at,
                                                 outcome.reason)

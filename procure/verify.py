@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bidding_service.receipts import LEAF_FIELDS, verify_receipt
+from bidding_service.bids.receipts import LEAF_FIELDS, verify_receipt
 from procure.client import ServiceClient
 from procure.errors import ApiError, ProcureError
 from shared.audit_chain import GENESIS, first_break

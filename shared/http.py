@@ -21,11 +21,13 @@ from pydantic import BaseModel, ValidationError
 
 from shared.auth import Principal, Role, TokenVerifier, require_principal
 from shared.broker import TRANSIENT_ERRORS, Broker
+from shared.errors import DomainError
 from shared.metrics import Metrics
 from shared.problems import (
     PROBLEM_CONTENT_TYPE,
     Problem,
     bad_request,
+    problem_for,
     too_large,
     unauthorized,
     unprocessable,
@@ -216,6 +218,8 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
     except Problem as problem:
         response = render_problem(problem)
+    except DomainError as exc:
+        response = render_problem(problem_for(exc))
     except web.HTTPException as exc:
         if exc.status == 413:
             response = render_problem(too_large(MAX_BODY_BYTES))

@@ -5,6 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.errors import (
+    BidRefusal,
+    BidRefused,
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Unauthenticated,
+)
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 _TYPE_BASE = "https://procurement.example/problems/"
 
@@ -75,3 +86,33 @@ def unsupported_media_type() -> Problem:
 def rate_limited(retry_after: int) -> Problem:
     return Problem(429, "rate-limited", "Too many requests",
                    f"retry after {retry_after} s", headers={"Retry-After": str(retry_after)})
+
+
+# ---------------------------------------------------------------- domain errors -> problems
+
+# The one table from the domain's refusals to HTTP: (status, title) per error type.
+_STATUS: dict[type[DomainError], tuple[int, str]] = {
+    NotFound: (404, "Not found"),
+    Unauthenticated: (401, "Unauthorized"),
+    Forbidden: (403, "Forbidden"),
+    Conflict: (409, "Conflict"),
+    Invalid: (422, "Invalid content"),
+}
+_BID_STATUS: dict[BidRefusal, tuple[int, str]] = {
+    BidRefusal.NOT_INVITED: (403, "Forbidden"),
+    BidRefusal.EXCLUDED: (403, "Forbidden"),
+    BidRefusal.NOT_OPEN: (409, "Conflict"),
+    BidRefusal.NOT_LOWER: (422, "Invalid content"),
+    BidRefusal.RETRY: (409, "Conflict"),
+}
+
+
+def problem_for(exc: DomainError) -> Problem:
+    """The problem+json answer to a domain error (the HTTP edge's one mapping)."""
+    if isinstance(exc, BidRefused):
+        status, title = _BID_STATUS[exc.reason]
+    else:
+        status, title = next((v for k, v in _STATUS.items() if isinstance(exc, k)),
+                             (422, "Invalid content"))
+    headers = {"WWW-Authenticate": 'Bearer realm="procurement"'} if status == 401 else {}
+    return Problem(status, exc.slug, title, exc.detail, exc.errors, headers=headers)

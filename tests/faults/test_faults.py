@@ -18,8 +18,8 @@ import aiohttp
 import orjson
 import pytest
 
-from bidding_service.amounts import bid_amount
-from bidding_service.sealed import Sealer
+from bidding_service.bids.amounts import bid_amount
+from bidding_service.bids.sealed import Sealer
 from bidding_service.settings import BiddingSettings
 from tests.faults.system import System, rabbitmqctl, wait_for
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from bidding_service.domain import Candidate, evaluate
+from bidding_service.awards.domain import Candidate, evaluate
 from tests.integration.bidding.conftest import Member
 
 

@@ -12,10 +12,10 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bidding_service import amounts
-from bidding_service import repository as repo
-from bidding_service.domain import evaluate
-from bidding_service.sealed import Sealer, bid_ad
+from bidding_service.awards import repository as repo
+from bidding_service.awards.domain import evaluate
+from bidding_service.bids import amounts
+from bidding_service.bids.sealed import Sealer, bid_ad
 from bidding_service.settings import BiddingSettings
 from tests.integration.bidding.conftest import PoolFeed, members, round_body
 from tests.integration.bidding.helpers import launch

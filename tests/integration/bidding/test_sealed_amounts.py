@@ -12,7 +12,7 @@ from decimal import Decimal
 import asyncpg
 from aiohttp.test_utils import TestClient
 
-from bidding_service.domain import Candidate, evaluate
+from bidding_service.awards.domain import Candidate, evaluate
 from bidding_service.settings import BiddingSettings
 from tests.integration.bidding.conftest import PoolFeed, members, round_body
 from tests.integration.bidding.helpers import bid, launch, wait_status

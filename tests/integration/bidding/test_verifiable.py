@@ -22,8 +22,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from typer.testing import CliRunner
 
-from bidding_service.amounts import bid_amount
-from bidding_service.sealed import Sealer, bid_ad
+from bidding_service.bids.amounts import bid_amount
+from bidding_service.bids.sealed import Sealer, bid_ad
 from bidding_service.settings import BiddingSettings
 from procure.cli import app as procure_app
 from tests.integration.bidding.conftest import PoolFeed, members, round_body

@@ -16,7 +16,6 @@ from aiohttp.test_utils import TestClient
 from pool_service import domain, service
 from pool_service.domain import MembershipStatus
 from shared.auth import Role
-from shared.uow import UnitOfWork
 from tests.integration.pool.conftest import Auth
 from tests.support import EventTap
 
@@ -142,8 +141,7 @@ async def test_concurrent_sweepers_lift_each_suspension_once(
         lifted = 0
         while await db.fetchval("SELECT count(*) FROM memberships WHERE pool_id = $1"
                                 " AND status = 'suspended'", uuid.UUID(pool["id"])):
-            async with UnitOfWork(db, service.SOURCE) as uow:
-                lifted += await service.lift_due_suspension(uow)
+            lifted += await service.lift_due_suspension(db)
             await asyncio.sleep(0.01)
         return lifted
 

@@ -19,7 +19,6 @@ from shared.db import create_pool
 from shared.metrics import Metrics
 from shared.migrations import migrate
 from shared.outbox import OutboxRelay
-from shared.uow import UnitOfWork
 from tests.integration.pool.conftest import MIGRATIONS, pool_body, settings_from, supplier_body
 from tests.support import EventTap, running_app
 
@@ -171,9 +170,10 @@ async def test_changes_made_while_the_broker_is_down_arrive_once(
 
 
 async def _suspend_directly(db: asyncpg.Pool, pool_id: str, supplier_id: str) -> set[str]:
-    async with UnitOfWork(db, service.SOURCE) as uow:
-        await service.change_membership(
-            service.ChangeMembership(to="suspended", reason="late reports"), uow,
-            service.Actor("test", "procurement_center"), uuid.UUID(pool_id),
-            uuid.UUID(supplier_id))
-        return {str(e.id) for e in uow.events}
+    before = {r["event_id"] for r in await db.fetch("SELECT event_id FROM outbox")}
+    await service.change_membership(
+        db, service.ChangeMembership(to="suspended", reason="late reports"),
+        service.Actor("test", "procurement_center"), uuid.UUID(pool_id),
+        uuid.UUID(supplier_id))
+    return {str(r["event_id"]) for r in await db.fetch("SELECT event_id FROM outbox")
+            if r["event_id"] not in before}

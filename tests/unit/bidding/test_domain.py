@@ -10,20 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bidding_service.domain import (
-    Candidate,
-    Extension,
-    LaunchTerms,
-    PoolTerms,
-    bid_refusal,
-    check_bid_amount,
-    check_launch,
-    evaluate,
-    evaluated_price,
-    extends_close,
-    own_rank,
-)
-from shared.problems import Problem
+from bidding_service.awards.domain import Candidate, evaluate, evaluated_price
+from bidding_service.bids.domain import bid_refusal, check_bid_amount, own_rank
+from bidding_service.eligibility.domain import PoolTerms
+from bidding_service.rounds.domain import Extension, LaunchTerms, check_launch, extends_close
+from shared.errors import BidRefusal, Conflict, DomainError, Invalid
+from shared.problems import problem_for
 
 NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 TODAY = date(2026, 11, 27)  # in the jurisdiction
@@ -101,16 +93,17 @@ def test_winner_has_the_lowest_evaluated_price(rows: list[tuple[int, str, str]],
 def test_launch_rules() -> None:
     assert check_launch(terms(), pool(), 3, NOW, 300, today=TODAY) == NOW
 
-    def refused(t: LaunchTerms, p: PoolTerms, invited: int = 3) -> Problem:
-        with pytest.raises(Problem) as info:
+    def refused(t: LaunchTerms, p: PoolTerms, invited: int = 3) -> DomainError:
+        with pytest.raises(DomainError) as info:
             check_launch(t, p, invited, NOW, 300, today=TODAY)
         return info.value
 
     assert refused(terms("80000.01"), pool()).slug == "full-tender-required"
-    assert refused(terms("90000"), pool(price_ceiling=Decimal("85000"),
-                                        max_round_budget=Decimal("95000"))).status == 422
-    assert refused(terms(minutes=4), pool()).status == 422
-    assert refused(terms(minutes=-1), pool()).status == 422
+    assert isinstance(refused(terms("90000"), pool(price_ceiling=Decimal("85000"),
+                                        max_round_budget=Decimal("95000"))), Invalid)
+    assert isinstance(refused(terms(minutes=4), pool()), Invalid)
+    assert isinstance(refused(terms(minutes=-1), pool()), Invalid)
+    assert isinstance(refused(terms(), pool(), invited=2), Conflict)
     assert refused(terms(), pool(), invited=2).slug == "too-few-invited"
     assert refused(terms(), pool(terminated=True)).slug == "pool-not-active"
     assert refused(terms(), pool(valid_to=date(2026, 11, 26))).slug == "pool-not-active"
@@ -125,7 +118,7 @@ def test_launch_checks_the_pool_against_the_jurisdictions_today() -> None:
     starts = pool(valid_from=date(2026, 11, 28))
     later = LaunchTerms(Decimal("1"), None, evening + timedelta(hours=1), 1)
     assert check_launch(later, starts, 1, evening, 300, today=date(2026, 11, 28)) == evening
-    with pytest.raises(Problem) as info:
+    with pytest.raises(Conflict) as info:
         check_launch(later, starts, 1, evening, 300, today=date(2026, 11, 27))
     assert info.value.slug == "pool-not-active"
 
@@ -133,14 +126,24 @@ def test_launch_checks_the_pool_against_the_jurisdictions_today() -> None:
 def test_bid_amount_and_refusal_reasons() -> None:
     check_bid_amount(Decimal("1"), Decimal("1"))
     for bad in ("0", "-1", "1.01"):
-        with pytest.raises(Problem):
+        with pytest.raises(Invalid):
             check_bid_amount(Decimal(bad), Decimal("1"))
     common = dict(amount=Decimal("10"), decrement=Decimal("1"), previous=None)
-    assert bid_refusal(invited=False, excluded=False, open_now=True, **common).status == 403
-    assert bid_refusal(invited=True, excluded=True, open_now=True, **common).status == 403
-    assert bid_refusal(invited=True, excluded=False, open_now=False, **common).status == 409
     higher = {**common, "previous": Decimal("10.5")}
-    assert bid_refusal(invited=True, excluded=False, open_now=True, **higher).status == 422
+    cases = [
+        (bid_refusal(invited=False, excluded=False, open_now=True, **common),
+         BidRefusal.NOT_INVITED, 403),
+        (bid_refusal(invited=True, excluded=True, open_now=True, **common),
+         BidRefusal.EXCLUDED, 403),
+        (bid_refusal(invited=True, excluded=False, open_now=False, **common),
+         BidRefusal.NOT_OPEN, 409),
+        (bid_refusal(invited=True, excluded=False, open_now=True, **higher),
+         BidRefusal.NOT_LOWER, 422),
+    ]
+    for refusal, reason, status in cases:
+        assert refusal.reason is reason
+        # The HTTP edge's one table gives each reason its status.
+        assert problem_for(refusal).status == status
 
 
 def test_anti_sniping_only_in_the_window_only_on_improvement_up_to_the_cap() -> None:

@@ -8,7 +8,7 @@ import hashlib
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from bidding_service.receipts import ReceiptSigner
+from bidding_service.bids.receipts import ReceiptSigner
 from bidding_service.settings import BiddingSettings
 
 SECRET = "a-test-secret-that-is-long-enough-0123456789"

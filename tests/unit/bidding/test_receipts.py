@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from bidding_service.receipts import ReceiptSigner, bid_receipt, verify_receipt
+from bidding_service.bids.receipts import ReceiptSigner, bid_receipt, verify_receipt
 
 SEED = bytes(range(32))
 ROUND = "6f2c1d3e-0000-4000-8000-000000000001"

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 from pydantic import SecretStr
 
-from bidding_service.sealed import SealedDataError, Sealer, best_ad, bid_ad
+from bidding_service.bids.sealed import SealedDataError, Sealer, best_ad, bid_ad
 from bidding_service.settings import BiddingSettings
 
 KEY = bytes(range(32))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from bidding_service.timer import failure_code
+from bidding_service.rounds.timer import failure_code
 
 
 def test_a_database_error_is_reduced_to_its_sqlstate() -> None:

@@ -6,15 +6,12 @@ import uuid
 
 import structlog
 
-from bidding_service import repo_eligibility
-from bidding_service import repository as repo
+from bidding_service.eligibility import repository as repo
+from bidding_service.eligibility.domain import EXCLUDING
 from shared.db import Conn
 from shared.events import CloudEvent
 
 log = structlog.get_logger(__name__)
-
-EXCLUDING = frozenset({"suspended", "removed"})
-
 
 async def on_pool_event(conn: Conn, event: CloudEvent) -> None:
     """Apply one pool.* event (called inside the inbox transaction)."""
@@ -27,7 +24,7 @@ async def on_pool_event(conn: Conn, event: CloudEvent) -> None:
     pool_id = uuid.UUID(str(data["pool_id"]))
     # Waits for launches reading this pool's members (they hold it FOR SHARE), so the
     # exclusion below sees every round a launch could have invited this supplier to.
-    await repo_eligibility.lock_pool_copy(conn, pool_id, "FOR UPDATE")
+    await repo.lock_pool_copy(conn, pool_id, "FOR UPDATE")
     applied = await repo.upsert_membership(conn, data)
     if not applied:
         log.info("membership_event_stale", event_id=str(event.id), type=event.type)

@@ -23,8 +23,9 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import structlog
 
-from bidding_service import repo_timer, service
-from bidding_service.sealed import Sealer
+from bidding_service.awards import service
+from bidding_service.bids.sealed import Sealer
+from bidding_service.rounds import timer_repository
 from shared.db import listen_forever
 from shared.metrics import Metrics
 
@@ -87,16 +88,16 @@ class RoundTimer:
     async def tick(self) -> float:
         """Handle everything due now; returns how long to sleep before the next deadline."""
         async with self._db.acquire() as conn:
-            await repo_timer.open_due(conn)
-            due_rounds = await repo_timer.rounds_due(conn, BATCH)
-            due_awards = await repo_timer.awards_expired(conn, BATCH)
+            await timer_repository.open_due(conn)
+            due_rounds = await timer_repository.rounds_due(conn, BATCH)
+            due_awards = await timer_repository.awards_expired(conn, BATCH)
         await asyncio.gather(
             *(self._guarded("close", rid, self._close) for rid in due_rounds),
             *(self._guarded("expire", aid, self._expire) for aid in due_awards))
         if len(due_rounds) == BATCH or len(due_awards) == BATCH:
             return 0
         async with self._db.acquire() as conn:
-            now, due = await repo_timer.next_deadline(conn)
+            now, due = await timer_repository.next_deadline(conn)
         if due is None:
             return self._max_sleep
         # Something past due that this tick left alone is held by another process: look
@@ -121,8 +122,8 @@ class RoundTimer:
             except Exception as exc:
                 code = failure_code(exc)
             self._metrics.timer_failures.labels(action=action, error=code).inc()
-            record = repo_timer.record_close_failure if action == "close" \
-                else repo_timer.record_expiry_failure
+            record = timer_repository.record_close_failure if action == "close" \
+                else timer_repository.record_expiry_failure
             try:
                 async with self._db.acquire() as conn:
                     retry = await record(conn, item, code, self._retry_base, self._retry_max)

@@ -13,15 +13,16 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from bidding_service import repository as repo
-from bidding_service.amounts import bid_amount
-from bidding_service.domain import BIDDING_STATUSES, RoundStatus
-from bidding_service.receipts import bid_leaf
-from bidding_service.sealed import Sealer
+from bidding_service.awards import repository as repo
+from bidding_service.bids.amounts import bid_amount
+from bidding_service.bids.receipts import bid_leaf
+from bidding_service.bids.sealed import Sealer
+from bidding_service.rounds import repository as rounds_repo
+from bidding_service.rounds.domain import BIDDING_STATUSES, RoundStatus
 from shared.auth import Principal, Role
 from shared.db import Conn
+from shared.errors import Conflict, Forbidden, NotFound
 from shared.merkle import Proof, Tree
-from shared.problems import conflict, forbidden, not_found
 from shared.uow import UnitOfWork
 
 
@@ -100,20 +101,20 @@ async def bid_proof(db: asyncpg.Pool, sealer: Sealer, round_id: uuid.UUID, bid_i
     once the round has published its commitment (a cancelled round's: the supplier only,
     since its bidders stay sealed)."""
     async with db.acquire() as conn:
-        r = await repo.get_round(conn, round_id)
+        r = await rounds_repo.get_round(conn, round_id)
         if r is None:
-            raise not_found("the round")
+            raise NotFound("the round")
         b = await conn.fetchrow("SELECT supplier_id FROM bids WHERE id = $1 AND round_id = $2",
                                 bid_id, round_id)
         own = caller.role is Role.SUPPLIER and b is not None \
             and b["supplier_id"] == caller.supplier_id
         if caller.role is Role.SUPPLIER and b is not None and not own:
-            raise forbidden("this is not your bid")
+            raise Forbidden("this is not your bid")
         if r["bids_root"] is None or r["status"] in BIDDING_STATUSES:
-            raise conflict("proofs exist once the round has closed", slug="sealed")
+            raise Conflict("proofs exist once the round has closed", slug="sealed")
         if r["status"] == RoundStatus.CANCELLED and not own:
-            raise conflict("a cancelled round's bids stay sealed", slug="sealed")
+            raise Conflict("a cancelled round's bids stay sealed", slug="sealed")
         found = await proof(conn, sealer, round_id, bid_id, r["bids_root"])
     if found is None:
-        raise not_found("an inclusion proof of this bid under the round's published root")
+        raise NotFound("an inclusion proof of this bid under the round's published root")
     return found.to_json()

@@ -20,8 +20,8 @@ from decimal import Decimal
 
 import asyncpg
 
-from bidding_service.domain import Candidate, Ranked, evaluate
-from bidding_service.sealed import SealedDataError, Sealer, best_ad, bid_ad
+from bidding_service.awards.domain import Candidate, Ranked, evaluate
+from bidding_service.bids.sealed import SealedDataError, Sealer, best_ad, bid_ad
 from shared.db import Conn
 
 

@@ -1,0 +1,126 @@
+"""SQL of evaluation and awards: the stored ranking, awards, the commitment's rows."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from shared.db import Conn
+
+
+async def ranking_json(conn: Conn, round_id: uuid.UUID) -> str:
+    """The ranking as the award.published event carries it, built as JSON by the database
+    (numeric(16,2) as text is always the two-place decimal string of the contract)."""
+    text: str = await conn.fetchval(
+        """
+        SELECT coalesce(json_agg(json_build_object(
+                   'supplier_id', supplier_id, 'amount', amount::text,
+                   'evaluated_amount', evaluated_amount::text, 'rank', rank) ORDER BY rank),
+               '[]'::json)::text
+          FROM round_results WHERE round_id = $1
+        """, round_id)
+    return text
+
+
+async def results(conn: Conn, round_id: uuid.UUID) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT * FROM round_results WHERE round_id = $1 ORDER BY rank",
+                            round_id)
+
+
+async def result_at_rank(conn: Conn, round_id: uuid.UUID, rank: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM round_results WHERE round_id = $1 AND rank = $2", round_id, rank)
+
+
+async def insert_award(conn: Conn, award_id: uuid.UUID, rnd: asyncpg.Record,
+                       result: asyncpg.Record, accept_seconds: int) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        """
+        INSERT INTO awards (id, round_id, pool_id, rank, supplier_id, status, amount,
+                            evaluated_amount, awarded_at, accept_by)
+        VALUES ($1, $2, $3, $4, $5, 'published', $6, $7, clock_timestamp(),
+                clock_timestamp() + make_interval(secs => $8))
+        RETURNING *
+        """,
+        award_id, rnd["id"], rnd["pool_id"], result["rank"], result["supplier_id"],
+        result["amount"], result["evaluated_amount"], accept_seconds)
+    assert row is not None
+    return row
+
+
+AWARD_SELECT = """
+    SELECT a.*, r.buyer_org, r.buyer_name, r.budget_line, r.bid_count, r.invited_count,
+           r.pool_code, r.pool_name, r.bids_root, r.bids_tree_size,
+           x.name AS supplier_name, x.credit_code, x.kind, x.size
+      FROM awards a
+      JOIN rounds r ON r.id = a.round_id
+      JOIN round_results x ON x.round_id = a.round_id AND x.rank = a.rank
+"""
+
+
+async def get_award(conn: Conn, award_id: uuid.UUID, *, lock: bool = False,
+                    ) -> asyncpg.Record | None:
+    suffix = " FOR UPDATE OF a" if lock else ""
+    return await conn.fetchrow(AWARD_SELECT + " WHERE a.id = $1" + suffix, award_id)
+
+
+async def live_award(conn: Conn, round_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        AWARD_SELECT + " WHERE a.round_id = $1 ORDER BY a.rank DESC LIMIT 1", round_id)
+
+
+async def list_awards(conn: Conn, *, pool_id: uuid.UUID | None, buyer_org: str | None,
+                      after: tuple[datetime, uuid.UUID] | None, limit: int,
+                      ) -> list[asyncpg.Record]:
+    clauses: list[str] = []
+    args: list[Any] = []
+    if pool_id is not None:
+        args.append(pool_id)
+        clauses.append(f"a.pool_id = ${len(args)}")
+    if buyer_org is not None:
+        args.append(buyer_org)
+        clauses.append(f"r.buyer_org = ${len(args)}")
+    if after is not None:
+        args.extend(after)
+        clauses.append(f"(a.awarded_at, a.id) < (${len(args) - 1}, ${len(args)})")
+    args.append(limit + 1)
+    where = " AND ".join(clauses) or "true"
+    return await conn.fetch(
+        AWARD_SELECT + f" WHERE {where} ORDER BY a.awarded_at DESC, a.id DESC"
+        f" LIMIT ${len(args)}", *args)
+
+
+async def decide_award(conn: Conn, award_id: uuid.UUID, status: str, reason: str | None,
+                       ) -> datetime:
+    at: datetime = await conn.fetchval(
+        "UPDATE awards SET status = $2, decided_at = clock_timestamp(), decision_reason = $3"
+        " WHERE id = $1 RETURNING decided_at", award_id, status, reason)
+    return at
+
+
+async def committed_bids(conn: Conn, round_id: uuid.UUID) -> list[asyncpg.Record]:
+    """Every bid of the round that was answered 201 (superseded and invalidated too),
+    with the fields its receipt's leaf is computed from (the amount still sealed)."""
+    return await conn.fetch(
+        "SELECT id, round_id, supplier_id, amount_ct, legacy_amount, submitted_at"
+        " FROM bids WHERE round_id = $1", round_id)
+
+
+async def store_commitment(conn: Conn, round_id: uuid.UUID, root: str, size: int) -> None:
+    await conn.execute("UPDATE rounds SET bids_root = $2, bids_tree_size = $3 WHERE id = $1",
+                       round_id, root, size)
+
+
+async def take_held_audit(conn: Conn, round_id: uuid.UUID) -> list[asyncpg.Record]:
+    """The round's held-back bid audit entries, removed from the holding table."""
+    return await conn.fetch(
+        "DELETE FROM audit_held WHERE round_id = $1"
+        " RETURNING bid_id, at, actor, actor_role, action, subject, details", round_id)
+
+
+async def set_award_audit_head(conn: Conn, award_id: uuid.UUID, seq: int, hash_: str) -> None:
+    await conn.execute("UPDATE awards SET audit_seq = $2, audit_hash = $3 WHERE id = $1",
+                       award_id, seq, hash_)

@@ -1,0 +1,155 @@
+"""Use cases of evaluation and awards: the close, acceptance, decline, expiry, notices."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import structlog
+
+from bidding_service.awards import repository as repo
+from bidding_service.awards.commitment import commit_round
+from bidding_service.awards.domain import AwardStatus
+from bidding_service.awards.pipeline import pass_on, publish_award
+from bidding_service.awards.views import award_public
+from bidding_service.bids import amounts
+from bidding_service.bids.sealed import Sealer
+from bidding_service.rounds import repository as rounds_repo
+from bidding_service.rounds import timer_repository
+from bidding_service.rounds.domain import BIDDING_STATUSES, RoundStatus
+from bidding_service.rounds.service import SOURCE
+from shared.auth import Principal
+from shared.db import Conn
+from shared.errors import Conflict, Forbidden, NotFound
+from shared.metrics import Metrics
+from shared.uow import UnitOfWork
+
+log = structlog.get_logger(__name__)
+
+
+async def close_round(db: asyncpg.Pool, round_id: uuid.UUID, metrics: Metrics,
+                      sealer: Sealer) -> bool:
+    """Close a round whose time is up, evaluate it and award it, exactly once.
+
+    `FOR UPDATE` waits for every bid transaction holding its key-share lock, so all bids
+    that were answered 201 are committed before evaluation reads them; several
+    processes racing here serialise on the lock and only the first finds it open.
+    """
+    async with UnitOfWork(db, SOURCE) as uow:
+        conn = uow.conn
+        if not await timer_repository.claim_round(conn, round_id):
+            return False  # closed already, or another process is closing it
+        r = await rounds_repo.get_round(conn, round_id, lock="FOR UPDATE")
+        if r is None or r["status"] not in BIDDING_STATUSES:
+            return False
+        now = await rounds_repo.now(conn)
+        if r["closes_at"] > now:
+            return False  # extended meanwhile
+        metrics.timer_lateness.labels(action="close").observe(
+            (now - r["closes_at"]).total_seconds())
+        bids, bidders = await rounds_repo.bid_counts(conn, round_id)
+        # Sealed amounts are decrypted here, in memory, and ranked by the domain rule.
+        ranked = await amounts.ranking(conn, sealer, round_id, r["sme_price_deduction"])
+        valid_bidders = len(ranked)
+        committed = (await commit_round(uow, sealer, round_id,
+                                        release_audit=True)).event_fields()
+        uow.emit("round.closed", round_id, {"round_id": str(round_id), "closed_at": now.isoformat(),
+                                            "bid_count": bids, "bidder_count": bidders,
+                                            **committed})
+        uow.audit("round-timer", "system", "round.closed", f"/v1/rounds/{round_id}",
+                  {"bid_count": bids, "bidder_count": bidders, **committed})
+        if valid_bidders < r["min_bids"]:
+            await rounds_repo.mark_closed(conn, round_id, RoundStatus.FAILED, "insufficient_bids",
+                                   now, bids, bidders)
+            uow.emit("round.failed", round_id, {"round_id": str(round_id),
+                                                "reason": "insufficient_bids"})
+            log.info("round_failed", round_id=str(round_id), reason="insufficient_bids")
+            return True
+        await rounds_repo.mark_closed(conn, round_id, RoundStatus.AWARDED, None, now, bids, bidders)
+        await amounts.store_ranking(conn, round_id, ranked)
+        await publish_award(uow, r, 1, check_eligibility=False)
+        log.info("round_awarded", round_id=str(round_id), bidders=bidders)
+        return True
+
+
+async def accept_award(db: asyncpg.Pool, award_id: uuid.UUID, caller: Principal,
+                       ) -> dict[str, Any]:
+    async with UnitOfWork(db, SOURCE) as uow:
+        conn = uow.conn
+        award = await _own_award(conn, award_id, caller)
+        now = await rounds_repo.now(conn)
+        if now >= award["accept_by"]:
+            raise Conflict("the acceptance window has passed", slug="acceptance-closed")
+        at = await repo.decide_award(conn, award_id, AwardStatus.ACCEPTED, None)
+        await rounds_repo.set_status(conn, award["round_id"], RoundStatus.ACCEPTED)
+        uow.emit("award.accepted", award_id, {
+            "award_id": str(award_id), "round_id": str(award["round_id"]),
+            "supplier_id": str(award["supplier_id"]), "at": at.isoformat()})
+        uow.audit(caller.sub, caller.role.value, "award.accepted", f"/v1/awards/{award_id}")
+        fresh = await repo.get_award(conn, award_id)
+        assert fresh is not None
+        return award_public(fresh)
+
+
+async def decline_award(db: asyncpg.Pool, award_id: uuid.UUID, caller: Principal,
+                        reason: str) -> dict[str, Any]:
+    async with UnitOfWork(db, SOURCE) as uow:
+        conn = uow.conn
+        award = await _own_award(conn, award_id, caller)
+        await pass_on(uow, award, AwardStatus.DECLINED, reason)
+        uow.audit(caller.sub, caller.role.value, "award.declined", f"/v1/awards/{award_id}",
+                  {"reason": reason})
+        fresh = await repo.get_award(conn, award_id)
+        assert fresh is not None
+        return award_public(fresh)
+
+
+async def expire_award(db: asyncpg.Pool, award_id: uuid.UUID, metrics: Metrics) -> bool:
+    async with UnitOfWork(db, SOURCE) as uow:
+        conn = uow.conn
+        if not await timer_repository.claim_award(conn, award_id):
+            return False  # decided already, or another process holds it
+        award = await repo.get_award(conn, award_id, lock=True)
+        if award is None or award["status"] != AwardStatus.PUBLISHED:
+            return False
+        now = await rounds_repo.now(conn)
+        if now < award["accept_by"]:
+            return False
+        metrics.timer_lateness.labels(action="expire").observe(
+            (now - award["accept_by"]).total_seconds())
+        await pass_on(uow, award, AwardStatus.EXPIRED, "acceptance window passed")
+        uow.audit("round-timer", "system", "award.expired", f"/v1/awards/{award_id}")
+        return True
+
+
+async def _own_award(conn: Conn, award_id: uuid.UUID, caller: Principal,
+                     ) -> asyncpg.Record:
+    award = await repo.get_award(conn, award_id, lock=True)
+    if award is None:
+        raise NotFound("the award")
+    if award["supplier_id"] != caller.supplier_id:
+        raise Forbidden("only the awarded supplier may answer this award")
+    if award["status"] != AwardStatus.PUBLISHED:
+        raise Conflict(f"the award is already {award['status']}", slug="award-decided")
+    return award
+
+
+async def get_award(db: asyncpg.Pool, award_id: uuid.UUID) -> dict[str, Any]:
+    async with db.acquire() as conn:
+        a = await repo.get_award(conn, award_id)
+    if a is None:
+        raise NotFound("the award")
+    return award_public(a)
+
+
+async def list_awards(db: asyncpg.Pool, *, pool_id: uuid.UUID | None, buyer_org: str | None,
+                      after: tuple[datetime, uuid.UUID] | None, limit: int,
+                      ) -> tuple[list[dict[str, Any]], tuple[datetime, uuid.UUID] | None]:
+    async with db.acquire() as conn:
+        rows = await repo.list_awards(conn, pool_id=pool_id, buyer_org=buyer_org, after=after,
+                                      limit=limit)
+    last = rows[limit - 1] if len(rows) > limit else None
+    return [award_public(a) for a in rows[:limit]], \
+        (last["awarded_at"], last["id"]) if last is not None else None
