@@ -44,6 +44,8 @@ from shared.uow import UnitOfWork
 log = structlog.get_logger(__name__)
 
 SOURCE = "/bidding-service"
+# award.published carries the head of the ranking; the rest is paged at its ranking_url.
+EVENT_RANKING_ENTRIES = 100
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -326,7 +328,7 @@ async def _publish_award(uow: UnitOfWork, r: asyncpg.Record, rank: int, *,
         return False
     award_id = uuid.uuid4()
     await repo.insert_award(conn, award_id, r, result, r["acceptance_seconds"])
-    ranking = await repo.ranking_json(conn, r["id"])
+    ranking, ranking_size = await repo.ranking_json(conn, r["id"], EVENT_RANKING_ENTRIES)
     # The notice carries the audit head with this transaction's entries (the close's bid
     # entries among them); taken last, so the chain's lock is held only to the commit.
     await repo.set_award_audit_head(conn, award_id, *await uow.flush_audit())
@@ -337,6 +339,7 @@ async def _publish_award(uow: UnitOfWork, r: asyncpg.Record, rank: int, *,
         "pool": {"id": str(r["pool_id"]), "code": r["pool_code"], "name": r["pool_name"]},
         # Built by the database; embedded as is (100,000 bidders never pass through Python).
         "ranking": orjson.Fragment(ranking),
+        "ranking_size": ranking_size, "ranking_url": f"/v1/rounds/{r['id']}/ranking",
     })
     return True
 
