@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bidding_service import service
 from bidding_service.commitment import bid_proof
+from bidding_service.notices.api import install_notice_routes
 from bidding_service.receipts import ReceiptSigner, bid_receipt
 from bidding_service.schemas import (
     AcceptAward,
@@ -227,3 +228,4 @@ async def get_award(request: web.Request) -> web.Response:
 
 
 install_audit_route(api)
+install_notice_routes(api, SEALER)

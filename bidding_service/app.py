@@ -10,7 +10,6 @@ from bidding_service import repo_timer
 from bidding_service import repository as repo
 from bidding_service.api import RATE_LIMITER, RECEIPTS, SEALER, api
 from bidding_service.consumers import on_pool_event
-from bidding_service.notices.api import install_notice_routes
 from bidding_service.notices.service import project_notices
 from bidding_service.receipts import ReceiptSigner
 from bidding_service.sealed import Sealer
@@ -24,7 +23,6 @@ from shared.settings import ServiceSettings
 from shared.uow import register_projection
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-install_notice_routes(api)
 
 
 def build_app(settings: ServiceSettings, *, run_background: bool = True) -> web.Application:

@@ -8,9 +8,9 @@ from datetime import datetime
 from aiohttp import web
 
 from bidding_service import service as rounds
-from bidding_service.api import SEALER
 from bidding_service.notices import service
 from bidding_service.notices.schemas import NoticePage, NoticeQuery, PublicRound, RankingPage
+from bidding_service.sealed import Sealer
 from shared.http import DB, Api, parse_query, path_uuid, render
 from shared.paging import PageQuery, decode_cursor, encode_cursor
 from shared.problems import unprocessable
@@ -26,7 +26,7 @@ def _after(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
         raise unprocessable("the cursor is not valid") from None
 
 
-def install_notice_routes(api: Api) -> None:
+def install_notice_routes(api: Api, sealer: web.AppKey[Sealer]) -> None:
     """Adds the public transparency routes to the bidding service's API."""
 
     @api.route("GET", "/v1/notices", summary="Public notices, newest first", query=NoticeQuery,
@@ -46,7 +46,7 @@ def install_notice_routes(api: Api) -> None:
         round_id = path_uuid(request, "round_id")
         body = await service.open_round(request.app[DB], round_id)
         if body is None:
-            body = await rounds.round_view(request.app[DB], round_id, None, request.app[SEALER])
+            body = await rounds.round_view(request.app[DB], round_id, None, request.app[sealer])
             body.setdefault("method", "price_competition")
         return render(body)
 
