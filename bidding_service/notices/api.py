@@ -35,7 +35,7 @@ def install_notice_routes(api: Api, sealer: web.AppKey[Sealer]) -> None:
         q = parse_query(request, NoticeQuery)
         items, after = await service.list_notices(
             request.app[DB], kind=q.kind.value if q.kind else None, pool_id=q.pool_id,
-            after=_after(q.cursor), limit=q.limit)
+            round_id=q.round_id, after=_after(q.cursor), limit=q.limit)
         return render({"items": items, "next_cursor": encode_cursor(
             [after[0].isoformat(), str(after[1])]) if after else None})
 

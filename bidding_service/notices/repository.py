@@ -48,7 +48,8 @@ async def has_notice(conn: Conn, round_id: uuid.UUID, kind: str | None = None) -
 
 
 async def list_notices(conn: Conn, *, kind: str | None, pool_id: uuid.UUID | None,
-                       after: tuple[datetime, uuid.UUID] | None, limit: int,
+                       round_id: uuid.UUID | None, after: tuple[datetime, uuid.UUID] | None,
+                       limit: int,
                        ) -> list[asyncpg.Record]:
     """Newest first; `limit + 1` rows so the caller knows whether more exist."""
     return await conn.fetch(
@@ -56,10 +57,11 @@ async def list_notices(conn: Conn, *, kind: str | None, pool_id: uuid.UUID | Non
         SELECT * FROM notices
          WHERE ($1::text IS NULL OR kind = $1) AND ($2::uuid IS NULL OR pool_id = $2)
            AND ($3::timestamptz IS NULL OR (published_at, id) < ($3, $4::uuid))
+           AND ($6::uuid IS NULL OR round_id = $6)
          ORDER BY published_at DESC, id DESC
          LIMIT $5
         """, kind, pool_id, after[0] if after else None, after[1] if after else None,
-        limit + 1)
+        limit + 1, round_id)
 
 
 async def ranking_page(conn: Conn, round_id: uuid.UUID, after_rank: int, limit: int,

@@ -16,6 +16,7 @@ from shared.types import Money, Timestamp
 class NoticeQuery(PageQuery):
     kind: NoticeKind | None = None
     pool_id: uuid.UUID | None = None
+    round_id: uuid.UUID | None = None
 
 
 class NoticeOut(BaseModel):

@@ -77,11 +77,12 @@ def notice_public(n: asyncpg.Record) -> dict[str, Any]:
 
 
 async def list_notices(db: asyncpg.Pool, *, kind: str | None, pool_id: uuid.UUID | None,
-                       after: tuple[datetime, uuid.UUID] | None, limit: int,
+                       round_id: uuid.UUID | None, after: tuple[datetime, uuid.UUID] | None,
+                       limit: int,
                        ) -> tuple[list[dict[str, Any]], tuple[datetime, uuid.UUID] | None]:
     async with db.acquire() as conn:
-        rows = await repo.list_notices(conn, kind=kind, pool_id=pool_id, after=after,
-                                       limit=limit)
+        rows = await repo.list_notices(conn, kind=kind, pool_id=pool_id, round_id=round_id,
+                                       after=after, limit=limit)
     last = rows[limit - 1] if len(rows) > limit else None
     return [notice_public(n) for n in rows[:limit]], \
         (last["published_at"], last["id"]) if last is not None else None

@@ -136,6 +136,8 @@ async def test_award_updates_failures_and_cancellations(
     [cancellation] = await notices(bidding, pool_id=str(pool.id), kind="cancellation")
     assert cancellation["round_id"] == cancelled["id"]
     assert cancellation["reason"] == "need changed"
+    assert [n["kind"] for n in await notices(bidding, round_id=cancelled["id"])] == \
+        ["cancellation", "invitation"]
     async with bidding.get(f"/v1/public/rounds/{cancelled['id']}") as resp:
         assert (await resp.json())["status"] == "cancelled"
     # Paging: newest first, every notice once.
