@@ -32,6 +32,7 @@ def _render(request: web.Request, template: str, status: int = 200,
             **context: Any) -> web.Response:
     lang = _lang(request)
     settings = request.app[SETTINGS]
+    context.setdefault("active", "")
 
     def url(path: str, **params: str) -> str:
         query = {**params, **({"lang": "en"} if lang == "en" else {})}
