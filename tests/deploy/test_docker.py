@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import pytest
 
-from .support import ALL_SETTINGS, REPO, SETTINGS
+from .support import ALL_SETTINGS, REPO
 
 DOCKERFILE = REPO / "Dockerfile"
 HEALTHCHECK = REPO / "deploy" / "docker" / "healthcheck.py"
