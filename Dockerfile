@@ -1,6 +1,7 @@
-# One image for both services; the command picks the service and the action:
+# One image for the services and the portal; the command picks which and the action:
 #   python -m pool_service [migrate|seed]      (listens on 8081)
 #   python -m bidding_service [migrate]        (listens on 8082)
+#   python -m portal                           (the public portal, listens on 8080)
 
 # Needs BuildKit (Docker 20.10+; the default builder since 23.0). No `# syntax=` line:
 # the builder's own Dockerfile frontend is used, so no frontend image is pulled.
@@ -64,7 +65,7 @@ COPY --chmod=0755 deploy/docker/healthcheck.py /usr/local/bin/healthcheck
 
 USER 10001:10001
 WORKDIR /app
-EXPOSE 8081 8082
+EXPOSE 8081 8082 8080
 
 # Liveness only (/healthz); readiness (/readyz) is for orchestrators that route traffic.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \

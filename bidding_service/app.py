@@ -10,14 +10,17 @@ from bidding_service.api import RATE_LIMITER, RECEIPTS, SEALER, api
 from bidding_service.bids.receipts import ReceiptSigner
 from bidding_service.bids.sealed import Sealer
 from bidding_service.eligibility.consumers import on_pool_event
+from bidding_service.notices.service import project_notices
 from bidding_service.rounds import repository as rounds_repo
 from bidding_service.rounds import timer_repository
+from bidding_service.rounds.service import SOURCE
 from bidding_service.rounds.timer import RoundTimer
 from bidding_service.settings import BiddingSettings
 from shared.app import ServiceSpec, build_service_app
 from shared.http import DB, METRICS
 from shared.ratelimit import RateLimiter
 from shared.settings import ServiceSettings
+from shared.uow import register_projection
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -26,6 +29,8 @@ def build_app(settings: ServiceSettings, *, run_background: bool = True) -> web.
     assert isinstance(settings, BiddingSettings)
     # Refuses to build without BID_ENCRYPTION_KEY unless DEV_MODE (trust.md 3).
     sealer = Sealer(settings.bid_key())
+    # Public notices are a projection of this service's events, in their transaction.
+    register_projection(SOURCE, project_notices)
 
     async def round_timer(app: web.Application) -> None:
         timer = RoundTimer(app[DB], settings.database_url, settings.db_schema, app[METRICS],

@@ -138,7 +138,7 @@ def run(
     PostgreSQL and RabbitMQ must be running (scripts/services starts them). The services
     get this environment (DATABASE_URL, AMQP_URL, EVENTS_EXCHANGE, JWT_SECRET, ...).
     """
-    from procure.stack import ConsoleLogs, ServiceStack, run_until_signal
+    from procure.stack import PORTAL, ConsoleLogs, ServiceStack, run_until_signal
 
     state = _state(ctx)
     settings = state.settings
@@ -155,8 +155,9 @@ def run(
     def ready() -> None:
         for child in stack.children:
             url = child.service.url
-            ui.say(f"{child.service.title:<16} {url}  (API docs {url}/docs, pid "
-                   f"{child.proc.pid})", style="bold green")
+            docs = "" if child.service.key == PORTAL else f"API docs {url}/docs, "
+            ui.say(f"{child.service.title:<16} {url}  ({docs}pid {child.proc.pid})",
+                   style="bold green")
         ui.say(f"events           exchange {settings.events_exchange} on "
                f"{settings.masked_amqp_url}; finance queue {settings.finance_queue}")
         ui.say(f"rounds may be as short as {round_min_seconds} s; press Ctrl-C to stop")

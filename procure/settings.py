@@ -19,6 +19,8 @@ class ProcureSettings(BaseSettings):
 
     pool_url: str = "http://127.0.0.1:8081"
     bidding_url: str = "http://127.0.0.1:8082"
+    # The public portal `procure run` starts last (read-only, no database).
+    portal_url: str = "http://127.0.0.1:8080"
     amqp_url: str = Field(default=_SERVICE_DEFAULTS["amqp_url"].default)
     events_exchange: str = Field(default=_SERVICE_DEFAULTS["events_exchange"].default)
     # The services' built-in development secret unless JWT_SECRET says otherwise: the
@@ -29,7 +31,7 @@ class ProcureSettings(BaseSettings):
     # the services (which read the same variable themselves).
     database_url: str = Field(default=_SERVICE_DEFAULTS["database_url"].default)
 
-    @field_validator("pool_url", "bidding_url")
+    @field_validator("pool_url", "bidding_url", "portal_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         parts = urlsplit(value.strip())

@@ -35,11 +35,14 @@ from shared.settings import METRICS_PORT_OFFSET
 
 POOL = "pool"
 BIDDING = "bidding"
+PORTAL = "portal"
+# Services with a database of their own (migrations, /metrics); the portal has neither.
+STATEFUL = (POOL, BIDDING)
 STOP_TIMEOUT = 15.0  # the services promise to exit within 10 s of SIGTERM
 READY_TIMEOUT = 60.0
 DRAIN_TIMEOUT = 5.0
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0", "::"}
-_STYLES = {POOL: "cyan", BIDDING: "magenta"}
+_STYLES = {POOL: "cyan", BIDDING: "magenta", PORTAL: "green"}
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,8 @@ class ServiceDef:
 def service_defs(settings: ProcureSettings) -> dict[str, ServiceDef]:
     return {POOL: ServiceDef(POOL, "pool_service", "pool service", settings.pool_url),
             BIDDING: ServiceDef(BIDDING, "bidding_service", "bidding service",
-                                settings.bidding_url)}
+                                settings.bidding_url),
+            PORTAL: ServiceDef(PORTAL, "portal", "public portal", settings.portal_url)}
 
 
 class LogSink(Protocol):
@@ -87,7 +91,7 @@ class ConsoleLogs:
     def __init__(self, ui: Ui, *, raw: bool = False) -> None:
         self._ui = ui
         self._raw = raw
-        self._width = max(len(POOL), len(BIDDING))
+        self._width = max(len(POOL), len(BIDDING), len(PORTAL))
 
     def line(self, service: str, text: str) -> None:
         body = text if self._raw else compact_log(text)
@@ -164,10 +168,10 @@ class ServiceStack:
     """The services as child processes of this one."""
 
     def __init__(self, settings: ProcureSettings, ui: Ui, logs: LogSink, *,
-                 which: Iterable[str] = (POOL, BIDDING), round_min_seconds: int = 10,
+                 which: Iterable[str] = (POOL, BIDDING, PORTAL), round_min_seconds: int = 10,
                  seed: bool = True) -> None:
         defs = service_defs(settings)
-        self.services = [defs[key] for key in (POOL, BIDDING) if key in set(which)]
+        self.services = [defs[key] for key in (POOL, BIDDING, PORTAL) if key in set(which)]
         self._settings = settings
         self._ui = ui
         self._logs = logs
@@ -193,6 +197,8 @@ class ServiceStack:
             "FINANCE_QUEUE": s.finance_queue,
             "ROUND_MIN_DURATION_SECONDS": str(self._round_min),
             "PYTHONUNBUFFERED": "1",
+            # The portal reads the two services' public APIs.
+            "POOL_SERVICE_URL": s.pool_url, "BIDDING_SERVICE_URL": s.bidding_url,
         })
         if service is not None:
             env["HTTP_HOST"] = service.host
@@ -213,7 +219,10 @@ class ServiceStack:
                     f"the {svc.title} URL {svc.url} is not on this machine; `procure run` "
                     "starts services locally (use --pool-port/--bidding-port, or point "
                     "POOL_URL/BIDDING_URL at 127.0.0.1)")
-            for port, what in ((svc.port, svc.url), (svc.metrics_port, "its /metrics")):
+            ports = [(svc.port, svc.url)]
+            if svc.key in STATEFUL:
+                ports.append((svc.metrics_port, "its /metrics"))
+            for port, what in ports:
                 if _port_busy(svc.host, port):
                     raise ProcureError(
                         f"port {port} (the {svc.title}, {what}) is already in use: are "
@@ -225,14 +234,16 @@ class ServiceStack:
     async def start(self) -> None:
         """Check, migrate, seed, spawn, wait for /readyz."""
         await self.check_infrastructure()
-        await asyncio.gather(*(self._once(svc, "migrate") for svc in self.services))
+        await asyncio.gather(*(self._once(svc, "migrate") for svc in self.services
+                               if svc.key in STATEFUL))
         if self._seed and any(svc.key == POOL for svc in self.services):
             pool = next(svc for svc in self.services if svc.key == POOL)
             await self._once(pool, "seed")
         # The bidding service first: its queue for pool.* events must exist before the
         # pool service's relay publishes them (the broker drops what no queue is bound to,
-        # and the bidding service cannot run rounds in a pool it never heard of).
-        for svc in sorted(self.services, key=lambda s: s.key != BIDDING):
+        # and the bidding service cannot run rounds in a pool it never heard of). The
+        # portal last: it is ready once both services are.
+        for svc in sorted(self.services, key=lambda s: (s.key == PORTAL, s.key != BIDDING)):
             await self._spawn(svc)
             await self._wait_ready(self.children[-1])
 
@@ -317,7 +328,7 @@ class ServiceStack:
         """Drain, SIGTERM, wait; True if every child exited by itself with code 0."""
         running = [c for c in self.children if c.running]
         if running:
-            await self._drain_outboxes(running)
+            await self._drain_outboxes([c for c in running if c.service.key in STATEFUL])
         for child in running:
             with contextlib.suppress(ProcessLookupError):
                 child.proc.send_signal(signal.SIGTERM)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -14,6 +15,19 @@ from shared.db import Conn, dumps_json
 from shared.events import CloudEvent, new_event
 
 AuditRow = tuple[str, str, str, str, dict[str, Any], datetime | None]
+
+# A read model kept from a service's own events, written in the event's transaction.
+Projection = Callable[[Conn, list[CloudEvent]], Awaitable[None]]
+_PROJECTIONS: dict[str, list[Projection]] = {}
+
+
+def register_projection(source: str, projection: Projection) -> None:
+    """Have every UnitOfWork of `source` call `projection(conn, events)` before it writes
+    its outbox rows (same transaction: the projection and the events land together).
+    Registering the same projection again changes nothing."""
+    registered = _PROJECTIONS.setdefault(source, [])
+    if projection not in registered:
+        registered.append(projection)
 
 
 class UnitOfWork:
@@ -102,6 +116,8 @@ class UnitOfWork:
     async def _flush(self) -> None:
         conn = self.conn
         if self._events:
+            for projection in _PROJECTIONS.get(self._source, ()):
+                await projection(conn, self._events)
             self._events = await write_outbox(conn, self._events)
         if self._audit:
             # Last before commit: the chain's head row stays locked only for the commit.

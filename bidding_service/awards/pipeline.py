@@ -19,6 +19,9 @@ from shared.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
 
+# award.published carries the head of the ranking; the rest is paged at its ranking_url.
+EVENT_RANKING_ENTRIES = 100
+
 
 async def publish_award(uow: UnitOfWork, r: asyncpg.Record, rank: int, *,
                          check_eligibility: bool = True) -> bool:
@@ -37,7 +40,7 @@ async def publish_award(uow: UnitOfWork, r: asyncpg.Record, rank: int, *,
         return False
     award_id = uuid.uuid4()
     await repo.insert_award(conn, award_id, r, result, r["acceptance_seconds"])
-    ranking = await repo.ranking_json(conn, r["id"])
+    ranking, ranking_size = await repo.ranking_json(conn, r["id"], EVENT_RANKING_ENTRIES)
     # The notice carries the audit head with this transaction's entries (the close's bid
     # entries among them); taken last, so the chain's lock is held only to the commit.
     await repo.set_award_audit_head(conn, award_id, *await uow.flush_audit())
@@ -48,6 +51,7 @@ async def publish_award(uow: UnitOfWork, r: asyncpg.Record, rank: int, *,
         "pool": {"id": str(r["pool_id"]), "code": r["pool_code"], "name": r["pool_name"]},
         # Built by the database; embedded as is (100,000 bidders never pass through Python).
         "ranking": orjson.Fragment(ranking),
+        "ranking_size": ranking_size, "ranking_url": f"/v1/rounds/{r['id']}/ranking",
     })
     return True
 

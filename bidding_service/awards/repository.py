@@ -11,18 +11,21 @@ import asyncpg
 from shared.db import Conn
 
 
-async def ranking_json(conn: Conn, round_id: uuid.UUID) -> str:
-    """The ranking as the award.published event carries it, built as JSON by the database
-    (numeric(16,2) as text is always the two-place decimal string of the contract)."""
-    text: str = await conn.fetchval(
+async def ranking_json(conn: Conn, round_id: uuid.UUID, limit: int) -> tuple[str, int]:
+    """The first `limit` entries of the ranking as the award.published event carries them,
+    built as JSON by the database (numeric(16,2) as text is always the two-place decimal
+    string of the contract), and the size of the whole ranking."""
+    row = await conn.fetchrow(
         """
-        SELECT coalesce(json_agg(json_build_object(
+        SELECT coalesce((SELECT json_agg(json_build_object(
                    'supplier_id', supplier_id, 'amount', amount::text,
-                   'evaluated_amount', evaluated_amount::text, 'rank', rank) ORDER BY rank),
-               '[]'::json)::text
-          FROM round_results WHERE round_id = $1
-        """, round_id)
-    return text
+                   'evaluated_amount', evaluated_amount::text, 'rank', rank) ORDER BY rank)
+                 FROM (SELECT * FROM round_results WHERE round_id = $1
+                        ORDER BY rank LIMIT $2) x), '[]'::json)::text AS ranking,
+               (SELECT count(*) FROM round_results WHERE round_id = $1) AS size
+        """, round_id, limit)
+    assert row is not None
+    return str(row["ranking"]), int(row["size"])
 
 
 async def results(conn: Conn, round_id: uuid.UUID) -> list[asyncpg.Record]:

@@ -14,8 +14,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-# Keep in step with PoolSettings.http_port / BiddingSettings.http_port (tests check it).
-DEFAULT_PORTS = {"pool_service": 8081, "bidding_service": 8082}
+# Keep in step with the settings' http_port defaults (tests check it).
+DEFAULT_PORTS = {"pool_service": 8081, "bidding_service": 8082, "portal": 8080}
 
 
 def service_port() -> int:

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings
 
 from bidding_service.settings import BiddingSettings
 from pool_service.settings import PoolSettings
+from portal.settings import PortalSettings
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
@@ -24,6 +25,9 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "bidding_service": BiddingSettings,
 }
 SUBCOMMANDS = {"pool_service": {"migrate", "seed"}, "bidding_service": {"migrate"}}
+# The read-only portal: no database, no migrations, no token, no /metrics; its own tests.
+PORTAL = "portal"
+ALL_SETTINGS: dict[str, type[BaseSettings]] = {**SETTINGS, PORTAL: PortalSettings}
 
 Doc = dict[str, Any]
 
@@ -45,17 +49,18 @@ def service_command(command: list[str]) -> tuple[str, str | None]:
     assert command[:2] == ["python", "-m"], f"not `python -m ...`: {command}"
     assert 3 <= len(command) <= 4, f"unexpected arguments: {command}"
     module = command[2]
-    assert module in SETTINGS, f"unknown service module {module!r} in {command}"
+    assert module in ALL_SETTINGS, f"unknown service module {module!r} in {command}"
     sub = command[3] if len(command) == 4 else None
-    assert sub is None or sub in SUBCOMMANDS[module], f"{module} has no subcommand {sub!r}"
+    assert sub is None or sub in SUBCOMMANDS.get(module, set()), \
+        f"{module} has no subcommand {sub!r}"
     return module, sub
 
 
 def assert_settings_fields(module: str, names: set[str], where: str) -> None:
     """Every environment variable name is a field of that service's settings."""
-    fields = SETTINGS[module].model_fields
+    fields = ALL_SETTINGS[module].model_fields
     unknown = sorted(name for name in names if name.lower() not in fields)
-    assert not unknown, f"{where}: not fields of {SETTINGS[module].__name__}: {unknown}"
+    assert not unknown, f"{where}: not fields of {ALL_SETTINGS[module].__name__}: {unknown}"
 
 
 def kustomization(directory: Path) -> Doc:

@@ -10,12 +10,15 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from portal.settings import PortalSettings
+
 from .support import REPO, SETTINGS, SUBCOMMANDS, assert_settings_fields, load_one, service_command
 
 COMPOSE = load_one(REPO / "docker-compose.yml")
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
+# The two services and their jobs; the read-only portal (no database) is checked apart.
 APP = {name: svc for name, svc in SERVICES.items() if "command" in svc
-       and svc["command"][:2] == ["python", "-m"]}
+       and svc["command"][:2] == ["python", "-m"] and svc["command"][2] in SETTINGS}
 SERVING = {name: svc for name, svc in APP.items() if len(svc["command"]) == 3}
 
 
@@ -189,3 +192,30 @@ def test_urls_point_at_the_compose_backing_services() -> None:
             pg_env["POSTGRES_USER"], pg_env["POSTGRES_PASSWORD"], "/" + pg_env["POSTGRES_DB"])
         amqp = urlsplit(plain(env(svc)["AMQP_URL"]))
         assert amqp.scheme == "amqp" and amqp.hostname == "rabbitmq", name
+
+
+# ---------------------------------------------------------------- the portal
+
+PORTALS = {name: svc for name, svc in SERVICES.items()
+           if svc.get("command", [])[:3] == ["python", "-m", "portal"]}
+
+
+def test_the_portal_reads_the_services_and_the_broker_and_nothing_else() -> None:
+    (svc,) = PORTALS.values()
+    variables = env(svc)
+    assert_settings_fields("portal", set(variables), "compose service portal")
+    assert "DATABASE_URL" not in variables and "JWT_SECRET" not in variables
+    assert urlsplit(variables["POOL_SERVICE_URL"]).hostname == "pool-service"
+    assert urlsplit(variables["BIDDING_SERVICE_URL"]).hostname == "bidding-service"
+    assert urlsplit(plain(variables["AMQP_URL"])).hostname == "rabbitmq"
+    assert variables["EVENTS_EXCHANGE"] == env(SERVICES["bidding-service"])["EVENTS_EXCHANGE"]
+    port = PortalSettings.model_fields["http_port"].default
+    assert int(variables["HTTP_PORT"]) == port == 8080
+    assert svc["ports"] == [f"{port}:{port}"]
+    assert "/readyz" in " ".join(svc["healthcheck"]["test"])
+    assert {dep: c["condition"] for dep, c in svc["depends_on"].items()} == {
+        "rabbitmq": "service_healthy", "pool-service": "service_healthy",
+        "bidding-service": "service_healthy"}
+    for value in variables.values():
+        interpolate(value, {})  # starts with nothing exported
+

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import pytest
 
-from .support import REPO, SETTINGS
+from .support import ALL_SETTINGS, REPO
 
 DOCKERFILE = REPO / "Dockerfile"
 HEALTHCHECK = REPO / "deploy" / "docker" / "healthcheck.py"
@@ -107,7 +107,7 @@ def test_healthcheck_probes_healthz_with_python() -> None:
 def test_exposes_both_default_ports_and_defaults_to_a_service() -> None:
     exposed = {int(port) for keyword, rest in instructions() if keyword == "EXPOSE"
                for port in rest.split()}
-    defaults = {cls.model_fields["http_port"].default for cls in SETTINGS.values()}
+    defaults = {cls.model_fields["http_port"].default for cls in ALL_SETTINGS.values()}
     assert exposed == defaults
     cmd = [rest for keyword, rest in instructions() if keyword == "CMD"]
     assert cmd and json.loads(cmd[-1])[:2] == ["python", "-m"], "CMD must be exec form"
@@ -170,7 +170,7 @@ def test_image_ships_the_services_data_files() -> None:
     non-Python file of the services' packages (migrations, seed data) must be matched."""
     package_data = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))[
         "tool"]["setuptools"]["package-data"]
-    data_files = [p for top in ("shared", *SETTINGS) for p in (REPO / top).rglob("*")
+    data_files = [p for top in ("shared", *ALL_SETTINGS) for p in (REPO / top).rglob("*")
                   if p.is_file() and p.suffix not in (".py", ".pyc")
                   and "__pycache__" not in p.parts]
     assert any(p.suffix == ".sql" for p in data_files), "no migrations found"
@@ -189,7 +189,7 @@ def test_healthcheck_defaults_match_the_settings() -> None:
     namespace: dict[str, object] = {"__name__": "healthcheck"}
     exec(compile(HEALTHCHECK.read_text(encoding="utf-8"), str(HEALTHCHECK), "exec"), namespace)
     assert namespace["DEFAULT_PORTS"] == {
-        module: cls.model_fields["http_port"].default for module, cls in SETTINGS.items()
+        module: cls.model_fields["http_port"].default for module, cls in ALL_SETTINGS.items()
     }
 
 

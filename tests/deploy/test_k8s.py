@@ -12,6 +12,7 @@ import kubernetes_validate
 import pytest
 
 from .support import (
+    ALL_SETTINGS,
     K8S,
     KUSTOMIZATIONS,
     SETTINGS,
@@ -42,6 +43,7 @@ APP_SECRET_KEYS = {"JWT_SECRET", "BID_ENCRYPTION_KEY", "RECEIPT_SIGNING_KEY"}
 SERVICE_SECRET_KEYS = {"pool_service": {"JWT_SECRET"}, "bidding_service": APP_SECRET_KEYS}
 MONITORING_NAMESPACE = "monitoring"
 SIGTERM_BUDGET_SECONDS = 10  # http-api.md: exit within 10 s of SIGTERM
+PORTAL_NAME = "portal"
 
 needs_kustomize = pytest.mark.skipif(kustomize_binary() is None,
                                      reason="neither kustomize nor kubectl is installed")
@@ -129,7 +131,9 @@ def parse_quantity(value: str | int) -> float:
 
 
 def workloads(docs: Iterable[Doc]) -> list[Doc]:
-    return [d for d in docs if d["kind"] in ("Deployment", "Job")]
+    """The services' Deployments and Jobs (the portal's Deployment is checked apart)."""
+    return [d for d in docs if d["kind"] in ("Deployment", "Job")
+            and pod_labels(d).get("app.kubernetes.io/name") != PORTAL_NAME]
 
 
 # --- parsing and schema validation ---------------------------------------------------
@@ -310,7 +314,7 @@ def test_base_workloads() -> None:
 
 def test_base_deployments_run_two_replicas_behind_a_service_pdb_and_hpa() -> None:
     docs = base_bundle()
-    deployments = of_kind(docs, "Deployment")
+    deployments = of_kind(workloads(docs), "Deployment")
     assert {d["metadata"]["name"] for d in deployments} == {"pool-service", "bidding-service"}
     for d in deployments:
         name, labels = d["metadata"]["name"], pod_labels(d)
@@ -441,7 +445,7 @@ def check_network_policies(docs: list[Doc]) -> None:
         for pod in app_pods:
             assert any(selector_matches(p["podSelector"], pod) for p in peers), (
                 f"{pod} cannot reach port {port}")
-    for d in of_kind(docs, "Deployment"):
+    for d in of_kind(workloads(docs), "Deployment"):
         ports = named_ports(d["spec"]["template"]["spec"]["containers"][0])
         port = ports["http"]["containerPort"]
         assert allowed_sources(docs, pod_labels(d), port), f"{d['metadata']['name']} unreachable"
@@ -519,7 +523,8 @@ def patch_docs(directory: Path) -> list[Doc]:
 def test_dev_overlay_is_small_and_quick() -> None:
     patches = patch_docs(DEV)
     deployments = of_kind(patches, "Deployment")
-    assert {d["metadata"]["name"] for d in deployments} == {"pool-service", "bidding-service"}
+    assert {d["metadata"]["name"] for d in deployments} == {"pool-service", "bidding-service",
+                                                            PORTAL_NAME}
     assert all(d["spec"]["replicas"] == 1 for d in deployments)
     assert all(h["spec"]["minReplicas"] == 1 for h in of_kind(patches, "HorizontalPodAutoscaler"))
     base_cm = {g["metadata"]["name"]: g["data"] for g in generated_configmaps(BASE)}
@@ -557,3 +562,73 @@ def test_rendered_overlays_carry_their_patches() -> None:
     assert {d["metadata"].get("namespace") for d in prod} == {"procurement", None}
     images = {c["image"] for d in workloads(prod) for c in containers(d)}
     assert len(images) == 1 and ":" in images.pop()
+
+
+# --- the portal ----------------------------------------------------------------------
+
+
+def test_the_portal_runs_read_only_with_probes_and_no_secret_of_the_system() -> None:
+    docs = base_bundle()
+    portal = one(docs, "Deployment", PORTAL_NAME)
+    pod = portal["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod.get("automountServiceAccountToken") is False
+    (c,) = containers(portal)
+    assert service_command(c["command"]) == ("portal", None)
+    names = {e["name"] for e in c["env"]}
+    assert_settings_fields("portal", names - expansion_helpers(c), "Deployment/portal")
+    assert not names & {"DATABASE_URL", "JWT_SECRET", "BID_ENCRYPTION_KEY",
+                        "RECEIPT_SIGNING_KEY"}
+    for e in c["env"]:
+        ref = e.get("valueFrom", {}).get("secretKeyRef")
+        assert ref is None or ref["name"] == "procurement-mq-default-user", e
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert int(env["HTTP_PORT"]) == ALL_SETTINGS["portal"].model_fields["http_port"].default
+    (http,) = c["ports"]
+    assert http["containerPort"] == 8080 and http["name"] == "http"
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    sc = c["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True and sc["capabilities"]["drop"] == ["ALL"]
+    service = one(docs, "Service", PORTAL_NAME)
+    assert selector_matches({"matchLabels": service["spec"]["selector"]}, pod_labels(portal))
+    assert [p["port"] for p in service["spec"]["ports"]] == [8080]
+    pdb = one(docs, "PodDisruptionBudget", PORTAL_NAME)
+    assert selector_matches(pdb["spec"]["selector"], pod_labels(portal))
+    # Its URLs are the two services' Services and API ports.
+    ports = {s["metadata"]["name"]: s["spec"]["ports"][0]["port"]
+             for s in of_kind(docs, "Service")}
+    for variable, name in (("POOL_SERVICE_URL", "pool-service"),
+                           ("BIDDING_SERVICE_URL", "bidding-service")):
+        assert env[variable] == f"http://{name}:{ports[name]}"
+
+
+def test_the_portal_reaches_only_the_services_api_ports_and_the_broker() -> None:
+    docs = base_bundle()
+    labels = pod_labels(one(docs, "Deployment", PORTAL_NAME))
+    egress = [p for p in of_kind(docs, "NetworkPolicy")
+              if selector_matches(p["spec"]["podSelector"], labels)
+              and "Egress" in p["spec"]["policyTypes"]]
+    assert len(egress) == 1
+    reached: set[tuple[str, int]] = set()
+    for rule in egress[0]["spec"]["egress"]:
+        for peer in rule["to"]:
+            target = peer["podSelector"]["matchLabels"]
+            for port in rule["ports"]:
+                if "namespaceSelector" in peer:
+                    assert target == {"k8s-app": "kube-dns"} and port["port"] == 53, peer
+                    continue
+                reached.add((target["app.kubernetes.io/name"], port["port"]))
+    services = {d["metadata"]["name"]: named_ports(containers(d)[0])["http"]["containerPort"]
+                for d in of_kind(workloads(docs), "Deployment")}
+    assert reached == {("pool-service", services["pool-service"]),
+                       ("bidding-service", services["bidding-service"]),
+                       ("procurement-mq", 5672)}
+    # The broker lets it in; the database does not.
+    assert any(selector_matches(p["podSelector"], labels)
+               for p in allowed_sources(docs, {"app.kubernetes.io/name": "procurement-mq"},
+                                        5672))
+    db = {"cnpg.io/cluster": "procurement-db"}
+    assert not any(selector_matches(p.get("podSelector", {}), labels)
+                   for p in allowed_sources(docs, db, 5432))
+    assert allowed_sources(docs, labels, 8080), "nobody may reach the portal"

@@ -167,7 +167,7 @@ async def test_demo_awards_a_round_that_finance_records(procure_env: dict[str, s
 
 
 def _pids(output: str) -> list[int]:
-    return [int(pid) for pid in re.findall(r"\(API docs \S+, pid (\d+)\)", output)]
+    return [int(pid) for pid in re.findall(r"\((?:API docs \S+, )?pid (\d+)\)", output)]
 
 
 def _gone(pid: int) -> bool:
@@ -232,7 +232,8 @@ async def test_run_serves_both_services_and_sigint_stops_them_cleanly(
         procure_env: dict[str, str], tmp_path: Path) -> None:
     pool_url = f"http://127.0.0.1:{free_port()}"
     bidding_url = f"http://127.0.0.1:{free_port()}"
-    env = _env(procure_env, POOL_URL=pool_url, BIDDING_URL=bidding_url)
+    portal_url = f"http://127.0.0.1:{free_port()}"
+    env = _env(procure_env, POOL_URL=pool_url, BIDDING_URL=bidding_url, PORTAL_URL=portal_url)
     log = tmp_path / "procure-run.log"
     with log.open("wb") as sink:
         proc = subprocess.Popen([*PROCURE, "run"], env=env, cwd=ROOT, stdout=sink,
@@ -240,9 +241,9 @@ async def test_run_serves_both_services_and_sigint_stops_them_cleanly(
     pids: list[int] = []
     try:
         async with aiohttp.ClientSession() as http:
-            await _wait_ready(http, [pool_url, bidding_url], proc, log)
+            await _wait_ready(http, [pool_url, bidding_url, portal_url], proc, log)
             pids = _pids(_tail(log))
-            assert len(pids) == 2, _tail(log)
+            assert len(pids) == 3, _tail(log)
 
             # Work through the services so both outboxes have events to relay.
             code, listed, err = await _procure(env, "pools", "list", "--json")
@@ -270,6 +271,10 @@ async def test_run_serves_both_services_and_sigint_stops_them_cleanly(
             assert "2 bids from 2 of" in sealed and "round closed" in sealed
             assert "118,500" not in sealed and "121,000" not in sealed
             assert "118,500.00 CNY" in notice and "ranking of 2 valid bids" in notice
+            # The portal it started shows the result notice.
+            async with http.get(f"{portal_url}/rounds/{rnd['id']}?lang=en") as resp:
+                page = await resp.text()
+                assert resp.status == 200 and "¥118,500.00" in page, page[-2000:]
 
         proc.send_signal(signal.SIGINT)
         assert await asyncio.to_thread(proc.wait, 60) == 0, log.read_text()[-3000:]
@@ -281,7 +286,7 @@ async def test_run_serves_both_services_and_sigint_stops_them_cleanly(
             await asyncio.sleep(0.1)
         assert all(_gone(pid) for pid in pids), output[-3000:]
         async with aiohttp.ClientSession() as http:
-            for url in (pool_url, bidding_url):
+            for url in (pool_url, bidding_url, portal_url):
                 with pytest.raises(aiohttp.ClientConnectionError):
                     await http.get(url + "/healthz")
 
@@ -317,7 +322,8 @@ async def test_run_says_what_to_start_when_infrastructure_is_down(
             "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{port}/postgres"}[variable]
     code, out, err = await _procure(
         _env(procure_env, **{variable: dead, "POOL_URL": f"http://127.0.0.1:{free_port()}",
-                             "BIDDING_URL": f"http://127.0.0.1:{free_port()}"}), "run")
+                             "BIDDING_URL": f"http://127.0.0.1:{free_port()}",
+                             "PORTAL_URL": f"http://127.0.0.1:{free_port()}"}), "run")
     assert code == 3, out + err
     assert what in err and f"127.0.0.1:{port}" in err and "scripts/services" in err
     assert "Traceback" not in err

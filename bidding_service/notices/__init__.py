@@ -1,0 +1,1 @@
+"""Public notices (transparency.md): a projection of the service's own events."""
