@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bidding_service.awards import pipeline as rounds
+from bidding_service.awards import pipeline
 from bidding_service.notices.service import publish_invitation
+from bidding_service.rounds.service import SOURCE
 from bidding_service.settings import BiddingSettings
 from shared.http import DB
 from shared.uow import UnitOfWork
@@ -176,7 +177,7 @@ async def test_a_notice_lands_with_its_event_or_not_at_all(
     rnd = await launch(bidding, center(auth), round_body(pool, seconds=30))
     db = bidding.app[DB]
     with pytest.raises(RuntimeError):
-        async with UnitOfWork(db, rounds.SOURCE) as uow:
+        async with UnitOfWork(db, SOURCE) as uow:
             uow.emit("round.failed", rnd["id"], {"round_id": rnd["id"], "reason": "x"})
             raise RuntimeError("the use case failed after emitting")
     assert await notices(bidding, pool_id=str(pool.id), kind="failure") == []
@@ -208,8 +209,8 @@ async def test_award_published_carries_the_head_of_the_ranking(
         bidding: TestClient, feed: PoolFeed, auth: Auth, bidding_settings: BiddingSettings,
         monkeypatch: pytest.MonkeyPatch) -> None:
     """100 entries in production (EVENT_RANKING_ENTRIES); 2 here, with 3 bidders."""
-    assert rounds.EVENT_RANKING_ENTRIES == 100
-    monkeypatch.setattr(rounds, "EVENT_RANKING_ENTRIES", 2)
+    assert pipeline.EVENT_RANKING_ENTRIES == 100
+    monkeypatch.setattr(pipeline, "EVENT_RANKING_ENTRIES", 2)
     ms = members(3)
     pool = await feed.pool(ms)
     async with EventTap(bidding_settings.amqp_url, bidding_settings.events_exchange,
