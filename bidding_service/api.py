@@ -46,6 +46,7 @@ from shared.http import (
     render,
 )
 from shared.idempotency import Outcome, check_key, request_hash
+from shared.ocds.api import install_ocds_routes
 from shared.paging import PageQuery, decode_cursor, encode_cursor
 from shared.problems import unprocessable
 from shared.ratelimit import RateLimiter
@@ -227,3 +228,4 @@ async def get_award(request: web.Request) -> web.Response:
 
 
 install_audit_route(api)
+install_ocds_routes(api)

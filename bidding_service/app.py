@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bidding_service import repo_timer
+from bidding_service import ocds, repo_timer
 from bidding_service import repository as repo
 from bidding_service.api import RATE_LIMITER, RECEIPTS, SEALER, api
 from bidding_service.consumers import on_pool_event
@@ -48,6 +48,7 @@ def build_app(settings: ServiceSettings, *, run_background: bool = True) -> web.
         ordered_sources=["/pool-service"],
         workers=[round_timer],
         extra_metrics=rounds_gauge,
+        release_writer=ocds.release_writer(settings),
     )
     app = build_service_app(settings, spec, run_background=run_background)
     app[RATE_LIMITER] = RateLimiter(settings.bid_rate_per_second, settings.bid_rate_burst)

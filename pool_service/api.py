@@ -31,6 +31,7 @@ from pool_service.service import SOURCE, Actor
 from shared.audit import install_audit_route
 from shared.auth import Principal, Role
 from shared.http import DB, Api, Handler, authenticate, parse_body, parse_query, path_uuid, render
+from shared.ocds.api import install_ocds_routes
 from shared.paging import PageQuery
 from shared.problems import conflict, forbidden, unprocessable
 from shared.uow import UnitOfWork
@@ -299,3 +300,4 @@ async def get_rating(request: web.Request) -> web.Response:
 
 
 install_audit_route(api)
+install_ocds_routes(api)

@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from pool_service import service
+from pool_service import ocds, service
 from pool_service.api import api, domain_errors
 from pool_service.consumers import handle_award_event
 from pool_service.settings import PoolSettings
@@ -35,6 +35,7 @@ def build_app(settings: PoolSettings, *, run_background: bool = True) -> web.App
         consumers=[(settings.awards_queue, handle_award_event)],
         ordered_sources=["/bidding-service"],
         workers=[lift_suspensions],
+        release_writer=ocds.release_writer(settings),
     )
     app = build_service_app(settings, spec, run_background=run_background)
     app.middlewares.append(domain_errors)  # inside shared's `observe`, which renders problems

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -14,6 +14,24 @@ from shared.db import Conn, dumps_json
 from shared.events import CloudEvent, new_event
 
 AuditRow = tuple[str, str, str, str, dict[str, Any], datetime | None]
+
+
+class ReleaseWriter(Protocol):
+    """Projects a service's events into rows of its own (its OCDS releases), on the
+    connection and in the transaction of the events (shared/ocds/projection.py)."""
+
+    @property
+    def source(self) -> str: ...
+
+    async def __call__(self, conn: Conn, events: list[CloudEvent]) -> None: ...
+
+
+# By event source; registered by a service's wiring (ServiceSpec.release_writer).
+RELEASE_WRITERS: dict[str, ReleaseWriter] = {}
+
+
+def register_release_writer(writer: ReleaseWriter) -> None:
+    RELEASE_WRITERS[writer.source] = writer
 
 
 class UnitOfWork:
@@ -103,6 +121,9 @@ class UnitOfWork:
         conn = self.conn
         if self._events:
             self._events = await write_outbox(conn, self._events)
+            writer = RELEASE_WRITERS.get(self._source)
+            if writer is not None:
+                await writer(conn, self._events)
         if self._audit:
             # Last before commit: the chain's head row stays locked only for the commit.
             await self.flush_audit()
