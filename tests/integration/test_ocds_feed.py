@@ -194,4 +194,4 @@ async def test_every_release_is_read_exactly_once_while_writers_commit_out_of_or
         await reader.read_until(len(committed))
         assert await reader.read_once() == 0
         assert len(reader.seen) == len(set(reader.seen)), "a release was read twice"
-        assert set(reader.seen) == set(committed), "a release was missed (or a rolled-back one read)"
+        assert set(reader.seen) == set(committed), "missed a release, or read a rolled-back one"
