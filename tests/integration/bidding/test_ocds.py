@@ -12,8 +12,11 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
+from bidding_service.ocds import SOURCE, publish_round_tender
 from bidding_service.settings import BiddingSettings
+from shared.http import DB
 from shared.ocds.releases import loads
+from shared.uow import UnitOfWork
 from tests.integration.bidding.conftest import PoolFeed, members, round_body
 from tests.integration.bidding.helpers import bid, launch, wait_status
 from tests.ocds_schema import problems
@@ -127,3 +130,28 @@ async def test_cancelled_and_failed_rounds_end_their_tender(
         assert "awards" not in got["compiledRelease"]
     everything = await feed_bytes(bidding)
     assert b"76543.21" not in everything and b"65432.19" not in everything
+
+
+async def test_a_round_leaving_pending_budget_gets_its_tender_release_then(
+        bidding: TestClient, bidding_settings: BiddingSettings) -> None:
+    """The hook of the budget handshake (finance.md): no tender release while the round
+    is `pending_budget`; `publish_round_tender` writes it in the transaction that lets
+    the round go."""
+    round_id, pool_id = uuid.uuid4(), uuid.uuid4()
+    body = {"id": str(round_id), "pool": {"id": str(pool_id), "code": "p", "name": "P"},
+            "title": "Budgeted", "buyer": {"org": "WZ-COMMERCE", "name": "温州市商务局"},
+            "ceiling_price": "45000.00", "opens_at": "2026-12-01T08:00:00+00:00",
+            "closes_at": "2026-12-02T08:00:00+00:00", "status": "pending_budget"}
+    ocid = f"{bidding_settings.ocid_prefix}-round-{round_id}"
+    db = bidding.app[DB]
+    async with UnitOfWork(db, SOURCE) as uow:
+        uow.emit("round.launched", round_id, body)
+    async with bidding.get(f"/ocds/records/{ocid}") as resp:
+        assert resp.status == 404  # nothing public while the budget is pending
+    async with UnitOfWork(db, SOURCE) as uow:
+        await publish_round_tender(uow.conn, {**body, "status": "scheduled"})
+    got = await record(bidding, ocid)
+    assert [r["tag"] for r in got["releases"]] == [["tender"]]
+    assert got["compiledRelease"]["tender"]["value"]["amount"] == Decimal("45000.00")
+    assert got["compiledRelease"]["relatedProcesses"][0]["identifier"] == \
+        f"{bidding_settings.ocid_prefix}-pool-{pool_id}"
