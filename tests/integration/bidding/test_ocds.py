@@ -133,25 +133,25 @@ async def test_cancelled_and_failed_rounds_end_their_tender(
 
 
 async def test_a_round_leaving_pending_budget_gets_its_tender_release_then(
-        bidding: TestClient, bidding_settings: BiddingSettings) -> None:
-    """The hook of the budget handshake (finance.md): no tender release while the round
-    is `pending_budget`; `publish_round_tender` writes it in the transaction that lets
-    the round go."""
-    round_id, pool_id = uuid.uuid4(), uuid.uuid4()
-    body = {"id": str(round_id), "pool": {"id": str(pool_id), "code": "p", "name": "P"},
-            "title": "Budgeted", "buyer": {"org": "WZ-COMMERCE", "name": "温州市商务局"},
-            "ceiling_price": "45000.00", "opens_at": "2026-12-01T08:00:00+00:00",
-            "closes_at": "2026-12-02T08:00:00+00:00", "status": "pending_budget"}
-    ocid = f"{bidding_settings.ocid_prefix}-round-{round_id}"
+        bidding: TestClient, feed: PoolFeed, auth: Auth,
+        bidding_settings: BiddingSettings) -> None:
+    """The hook of the budget handshake (finance.md): no tender release for a
+    `round.launched` while the round is `pending_budget`; `publish_round_tender` writes
+    it in the transaction that lets the round go."""
+    pool = await feed.pool(members(2))
+    rnd = await launch(bidding, center(auth), round_body(pool, seconds=60,
+                                                         ceiling_price="45000.00"))
+    ocid = f"{bidding_settings.ocid_prefix}-round-{rnd['id']}"
+    assert [r["tag"] for r in (await record(bidding, ocid))["releases"]] == [["tender"]]
     db = bidding.app[DB]
+    pending = {**rnd, "status": "pending_budget"}
     async with UnitOfWork(db, SOURCE) as uow:
-        uow.emit("round.launched", round_id, body)
-    async with bidding.get(f"/ocds/records/{ocid}") as resp:
-        assert resp.status == 404  # nothing public while the budget is pending
+        uow.emit("round.launched", rnd["id"], pending)
+    assert len((await record(bidding, ocid))["releases"]) == 1  # nothing while pending
     async with UnitOfWork(db, SOURCE) as uow:
-        await publish_round_tender(uow.conn, {**body, "status": "scheduled"})
+        await publish_round_tender(uow.conn, {**rnd, "status": "scheduled"})
     got = await record(bidding, ocid)
-    assert [r["tag"] for r in got["releases"]] == [["tender"]]
-    assert got["compiledRelease"]["tender"]["value"]["amount"] == Decimal("45000.00")
-    assert got["compiledRelease"]["relatedProcesses"][0]["identifier"] == \
-        f"{bidding_settings.ocid_prefix}-pool-{pool_id}"
+    assert [r["tag"] for r in got["releases"]] == [["tender"], ["tender"]]
+    assert got["releases"][1]["tender"]["value"]["amount"] == Decimal("45000.00")
+    assert got["releases"][1]["relatedProcesses"][0]["identifier"] == \
+        f"{bidding_settings.ocid_prefix}-pool-{pool.id}"
