@@ -18,6 +18,7 @@ from shared.app import ServiceSpec, build_service_app
 from shared.http import DB, METRICS
 from shared.ratelimit import RateLimiter
 from shared.settings import ServiceSettings
+from shared.uow import register_projection
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -26,6 +27,8 @@ def build_app(settings: ServiceSettings, *, run_background: bool = True) -> web.
     assert isinstance(settings, BiddingSettings)
     # Refuses to build without BID_ENCRYPTION_KEY unless DEV_MODE (trust.md 3).
     sealer = Sealer(settings.bid_key())
+    # OCDS releases are a projection of this service's events, in their transaction.
+    register_projection(ocds.SOURCE, ocds.release_writer(settings))
 
     async def round_timer(app: web.Application) -> None:
         timer = RoundTimer(app[DB], settings.database_url, settings.db_schema, app[METRICS],
@@ -48,7 +51,6 @@ def build_app(settings: ServiceSettings, *, run_background: bool = True) -> web.
         ordered_sources=["/pool-service"],
         workers=[round_timer],
         extra_metrics=rounds_gauge,
-        release_writer=ocds.release_writer(settings),
     )
     app = build_service_app(settings, spec, run_background=run_background)
     app[RATE_LIMITER] = RateLimiter(settings.bid_rate_per_second, settings.bid_rate_burst)

@@ -12,7 +12,7 @@ from pool_service.consumers import handle_award_event
 from pool_service.settings import PoolSettings
 from shared.app import ServiceSpec, build_service_app
 from shared.http import DB
-from shared.uow import UnitOfWork
+from shared.uow import UnitOfWork, register_projection
 
 POOL_SETTINGS = web.AppKey("pool_settings", PoolSettings)
 
@@ -29,13 +29,14 @@ async def lift_suspensions(app: web.Application) -> None:
 
 
 def build_app(settings: PoolSettings, *, run_background: bool = True) -> web.Application:
+    # OCDS releases are a projection of this service's events, in their transaction.
+    register_projection(service.SOURCE, ocds.release_writer(settings))
     spec = ServiceSpec(
         name="pool-service",
         api=api,
         consumers=[(settings.awards_queue, handle_award_event)],
         ordered_sources=["/bidding-service"],
         workers=[lift_suspensions],
-        release_writer=ocds.release_writer(settings),
     )
     app = build_service_app(settings, spec, run_background=run_background)
     app.middlewares.append(domain_errors)  # inside shared's `observe`, which renders problems

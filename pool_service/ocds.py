@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pool_service.service import SOURCE
 from shared.db import Conn
 from shared.events import CloudEvent
 from shared.ocds import releases as r
@@ -84,4 +83,4 @@ async def releases_of(conn: Conn, event: CloudEvent, context: Context,
 
 
 def release_writer(settings: ServiceSettings) -> ReleaseWriter:
-    return ReleaseWriter(SOURCE, Context(settings.ocid_prefix, settings.zone), releases_of)
+    return ReleaseWriter(Context(settings.ocid_prefix, settings.zone), releases_of)

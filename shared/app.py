@@ -30,7 +30,6 @@ from shared.metrics import Metrics
 from shared.operations import operations_listener
 from shared.outbox import OutboxRelay
 from shared.settings import ServiceSettings
-from shared.uow import ReleaseWriter, register_release_writer
 
 log = structlog.get_logger(__name__)
 
@@ -50,8 +49,6 @@ class ServiceSpec:
     workers: Sequence[Worker] = ()
     extra_metrics: Callable[[web.Application], Awaitable[None]] | None = None
     startup: Sequence[Callable[[web.Application], Awaitable[None]]] = field(default_factory=list)
-    # Writes the service's OCDS releases in the transaction of each event (shared/ocds).
-    release_writer: ReleaseWriter | None = None
 
 
 def build_service_app(settings: ServiceSettings, spec: ServiceSpec, *,
@@ -64,8 +61,6 @@ def build_service_app(settings: ServiceSettings, spec: ServiceSpec, *,
                                   settings.jwt_jwks_url, settings.jwt_audience,
                                   settings.jwt_issuer)
     spec.api.install(app)
-    if spec.release_writer is not None:
-        register_release_writer(spec.release_writer)
     install_platform_routes(app, spec.api)
 
     async def database(app: web.Application) -> AsyncIterator[None]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
 import asyncpg
 
@@ -15,23 +16,18 @@ from shared.events import CloudEvent, new_event
 
 AuditRow = tuple[str, str, str, str, dict[str, Any], datetime | None]
 
-
-class ReleaseWriter(Protocol):
-    """Projects a service's events into rows of its own (its OCDS releases), on the
-    connection and in the transaction of the events (shared/ocds/projection.py)."""
-
-    @property
-    def source(self) -> str: ...
-
-    async def __call__(self, conn: Conn, events: list[CloudEvent]) -> None: ...
+# A read model kept from a service's own events, written in the event's transaction.
+Projection = Callable[[Conn, list[CloudEvent]], Awaitable[None]]
+_PROJECTIONS: dict[str, list[Projection]] = {}
 
 
-# By event source; registered by a service's wiring (ServiceSpec.release_writer).
-RELEASE_WRITERS: dict[str, ReleaseWriter] = {}
-
-
-def register_release_writer(writer: ReleaseWriter) -> None:
-    RELEASE_WRITERS[writer.source] = writer
+def register_projection(source: str, projection: Projection) -> None:
+    """Have every UnitOfWork of `source` call `projection(conn, events)` before it writes
+    its outbox rows (same transaction: the projection and the events land together).
+    Registering the same projection again changes nothing."""
+    registered = _PROJECTIONS.setdefault(source, [])
+    if projection not in registered:
+        registered.append(projection)
 
 
 class UnitOfWork:
@@ -120,10 +116,9 @@ class UnitOfWork:
     async def _flush(self) -> None:
         conn = self.conn
         if self._events:
+            for projection in _PROJECTIONS.get(self._source, ()):
+                await projection(conn, self._events)
             self._events = await write_outbox(conn, self._events)
-            writer = RELEASE_WRITERS.get(self._source)
-            if writer is not None:
-                await writer(conn, self._events)
         if self._audit:
             # Last before commit: the chain's head row stays locked only for the commit.
             await self.flush_audit()

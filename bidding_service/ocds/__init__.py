@@ -21,7 +21,6 @@ from shared.ocds.projection import Context, ReleaseWriter
 from shared.ocds.releases import Release
 from shared.settings import ServiceSettings
 from shared.types import utcnow
-from shared.uow import RELEASE_WRITERS
 
 SOURCE = "/bidding-service"
 
@@ -50,17 +49,25 @@ async def releases_of(_conn: Conn, event: CloudEvent, context: Context) -> list[
     return []
 
 
+# The writer of the app built last (`release_writer`), for `publish_round_tender`.
+_WRITERS: list[ReleaseWriter] = []
+
+
 def release_writer(settings: ServiceSettings) -> ReleaseWriter:
-    return ReleaseWriter(SOURCE, Context(settings.ocid_prefix, settings.zone), releases_of)
+    """The service's release writer (register it with `shared.uow.register_projection`)."""
+    writer = ReleaseWriter(Context(settings.ocid_prefix, settings.zone), releases_of)
+    _WRITERS[:] = [writer]
+    return writer
 
 
 async def publish_round_tender(conn: Conn, round_: dict[str, Any]) -> None:
     """Write a round's `tender` release now, in `conn`'s transaction: call it where a
     round leaves `pending_budget` (finance.md), with the round as `round.launched`
-    carries it and its new status. Nothing happens without a registered writer."""
-    writer = RELEASE_WRITERS.get(SOURCE)
-    if not isinstance(writer, ReleaseWriter):
+    carries it (with `method`) and its new status. Nothing happens before an app was
+    built (no writer)."""
+    if not _WRITERS:
         return
-    release = round_tender_release({**round_, "status": round_.get("status")},
-                                   writer.context, str(uuid.uuid4()), utcnow().isoformat())
+    writer = _WRITERS[0]
+    release = round_tender_release(round_, writer.context, str(uuid.uuid4()),
+                                   utcnow().isoformat())
     await writer.write(conn, [release])

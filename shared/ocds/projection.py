@@ -1,8 +1,8 @@
 """One service's release writer: its events mapped to releases, in their transaction.
 
-The unit of work calls the writer registered for its source (`shared.uow`) right after
-it wrote the outbox rows, on the same connection, so a release exists if and only if
-the event it projects committed."""
+Registered with `shared.uow.register_projection(source, writer)`: the unit of work calls
+it with its events, on its connection, before it writes the outbox rows, so a release
+exists if and only if the event it projects committed."""
 
 from __future__ import annotations
 
@@ -35,9 +35,8 @@ def stored(release: Release) -> StoredRelease:
 
 @dataclass(frozen=True)
 class ReleaseWriter:
-    """`await writer(conn, events)`: map and insert; `source` is the service's events'."""
+    """`await writer(conn, events)`: map the events and insert their releases."""
 
-    source: str
     context: Context
     mapper: Mapper
 

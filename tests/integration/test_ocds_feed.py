@@ -21,7 +21,7 @@ from shared.migrations import migrate
 from shared.ocds import releases as r
 from shared.ocds import store
 from shared.ocds.projection import Context, ReleaseWriter
-from shared.uow import RELEASE_WRITERS, UnitOfWork, register_release_writer
+from shared.uow import UnitOfWork, register_projection
 
 EMPTY = Path(__file__).parent / "empty_migrations"
 
@@ -72,13 +72,12 @@ async def feed_db(database_url: str) -> AsyncIterator[tuple[asyncpg.Pool, str, G
     pool = await create_pool(database_url, schema, min_size=1, max_size=24)
     source = f"/ocds-feed-{schema}"
     gates = Gates()
-    writer = HoldingWriter(source, Context("ocds-test00", ZoneInfo("UTC")), one_release)
+    writer = HoldingWriter(Context("ocds-test00", ZoneInfo("UTC")), one_release)
     object.__setattr__(writer, "gates", gates)
-    register_release_writer(writer)
+    register_projection(source, writer)  # a source of its own, for this test only
     yield pool, source, gates
     for gate in gates.release.values():
         gate.set()  # never leave a transaction waiting (a failed test)
-    RELEASE_WRITERS.pop(source, None)
     await pool.close()
 
 
