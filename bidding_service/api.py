@@ -9,10 +9,12 @@ from bidding_service.notices.api import install_notice_routes
 from bidding_service.rounds import api as _rounds
 from bidding_service.routes import RATE_LIMITER, RECEIPTS, SEALER, api
 from shared.audit import install_audit_route
+from shared.ocds.api import install_ocds_routes
 
 # Registered in the order of the route table the API has always had.
 _CAPABILITIES = (_rounds, _bids, _awards, _eligibility)
 install_audit_route(api)
 install_notice_routes(api, SEALER)
+install_ocds_routes(api)
 
 __all__ = ["RATE_LIMITER", "RECEIPTS", "SEALER", "api"]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bidding_service import ocds
 from bidding_service.api import RATE_LIMITER, RECEIPTS, SEALER, api
 from bidding_service.bids.receipts import ReceiptSigner
 from bidding_service.bids.sealed import Sealer
@@ -31,6 +32,7 @@ def build_app(settings: ServiceSettings, *, run_background: bool = True) -> web.
     sealer = Sealer(settings.bid_key())
     # Public notices are a projection of this service's events, in their transaction.
     register_projection(SOURCE, project_notices)
+    register_projection(SOURCE, ocds.release_writer(settings))
 
     async def round_timer(app: web.Application) -> None:
         timer = RoundTimer(app[DB], settings.database_url, settings.db_schema, app[METRICS],

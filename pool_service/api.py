@@ -29,6 +29,7 @@ from pool_service.service import Actor
 from shared.audit import install_audit_route
 from shared.auth import Principal, Role
 from shared.http import DB, Api, authenticate, parse_body, parse_query, path_uuid, render
+from shared.ocds.api import install_ocds_routes
 from shared.paging import PageQuery
 from shared.problems import forbidden
 
@@ -272,3 +273,4 @@ async def get_rating(request: web.Request) -> web.Response:
 
 
 install_audit_route(api)
+install_ocds_routes(api)

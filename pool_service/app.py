@@ -6,12 +6,13 @@ import asyncio
 
 from aiohttp import web
 
-from pool_service import service
+from pool_service import ocds, service
 from pool_service.api import api
 from pool_service.consumers import handle_award_event
 from pool_service.settings import PoolSettings
 from shared.app import ServiceSpec, build_service_app
 from shared.http import DB
+from shared.uow import register_projection
 
 POOL_SETTINGS = web.AppKey("pool_settings", PoolSettings)
 
@@ -27,6 +28,8 @@ async def lift_suspensions(app: web.Application) -> None:
 
 
 def build_app(settings: PoolSettings, *, run_background: bool = True) -> web.Application:
+    # OCDS releases are a projection of this service's events, in their transaction.
+    register_projection(service.SOURCE, ocds.release_writer(settings))
     spec = ServiceSpec(
         name="pool-service",
         api=api,

@@ -72,6 +72,10 @@ class ServiceSettings(BaseSettings):
     awards_queue: str = "pool-service.awards"
     pool_events_queue: str = "bidding-service.pool-events"
     finance_queue: str = "finance.awards"
+    # OCDS (transparency.md): the registered ocid prefix and the publisher's name.
+    ocid_prefix: str = Field(default="ocds-wz0000", pattern=r"^ocds-[a-z0-9]{6}$")
+    ocds_publisher_name: str = Field(default="procurement-pools", min_length=1,
+                                     max_length=200)
 
     @field_validator("jurisdiction_tz")
     @classmethod
