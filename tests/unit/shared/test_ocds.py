@@ -13,6 +13,7 @@ import pytest
 from ocdsmerge.rules import get_merge_rules
 
 from bidding_service import ocds as bidding_ocds
+from bidding_service.rounds.service import SOURCE
 from pool_service import ocds as pool_ocds
 from shared.events import new_event
 from shared.ocds import releases as r
@@ -39,7 +40,7 @@ ROUND = {"id": str(ROUND_ID), "pool": {"id": str(POOL_ID), "code": "wz-meet",
 
 
 async def bidding_releases(type_: str, data: dict[str, Any]) -> list[dict[str, Any]]:
-    event = new_event(bidding_ocds.SOURCE, type_, data.get("round_id") or data.get("id"), data)
+    event = new_event(SOURCE, type_, data.get("round_id") or data.get("id"), data)
     return await bidding_ocds.releases_of(None, event, CTX)  # type: ignore[arg-type]
 
 
