@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from procure.dlq_cli import dlq_app
 from procure.errors import ProcureError
+from procure.methods_cli import awards_app, questions_app, rotation_app
 from procure.settings import ProcureSettings, with_port
 from procure.ui import Ui, clock, money
 from procure.verify_cmd import audit_app, verify_command
@@ -39,6 +40,9 @@ app.add_typer(rounds_app, name="rounds")
 app.add_typer(finance_app, name="finance")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(audit_app, name="audit")
+app.add_typer(rotation_app, name="rotation")
+app.add_typer(questions_app, name="questions")
+app.add_typer(awards_app, name="awards")
 app.command("verify")(verify_command)
 
 
@@ -265,13 +269,30 @@ class Disclosure(enum.StrEnum):
     rank = "rank"
 
 
+class Method(enum.StrEnum):
+    price_competition = "price_competition"
+    direct_selection = "direct_selection"
+    rotation = "rotation"
+
+
 @rounds_app.command("launch")
 def rounds_launch(
     ctx: typer.Context,
     pool: Annotated[str, typer.Option(help="The pool's code or id")],
     title: Annotated[str, typer.Option(help="What is bought")],
-    ceiling: Annotated[str, typer.Option(help="Ceiling price in CNY, e.g. 380000.00")],
-    minutes: Annotated[float, typer.Option(min=0.01, help="How long the round is open")],
+    method: Annotated[Method, typer.Option(
+        help="price_competition (sealed bids), direct_selection or rotation")
+    ] = Method.price_competition,
+    ceiling: Annotated[str | None, typer.Option(
+        help="Price competition: ceiling price in CNY, e.g. 380000.00")] = None,
+    minutes: Annotated[float | None, typer.Option(
+        min=0.01, help="Price competition: how long the round is open")] = None,
+    amount: Annotated[str | None, typer.Option(
+        help="Direct selection, rotation: the fixed (public) amount in CNY")] = None,
+    supplier: Annotated[str | None, typer.Option(
+        help="Direct selection: the selected supplier's id")] = None,
+    justification: Annotated[str | None, typer.Option(
+        help="Direct selection: why this supplier (20-2000 characters)")] = None,
     buyer_org: Annotated[str, typer.Option(help="The buying unit's org code")] = "WZ-SWJ",
     buyer_name: Annotated[str, typer.Option(help="The buying unit's name")] = "温州市商务局",
     budget_line: Annotated[str, typer.Option(help="The finance system's budget item")
@@ -290,6 +311,12 @@ def rounds_launch(
     ] = None,
     acceptance_hours: Annotated[float | None, typer.Option(
         min=0.001, help="Hours the winner has to accept (default 72)")] = None,
+    working_days: Annotated[int | None, typer.Option(
+        min=1, max=30, help="Instead: official PRC working days the winner has to accept")
+    ] = None,
+    review_low_prices: Annotated[bool, typer.Option(
+        "--review-low-prices", help="Hold an abnormally low winner for the center's review")
+    ] = False,
     opens_in_minutes: Annotated[float, typer.Option(
         min=0, help="Open later instead of at once")] = 0.0,
     idempotency_key: Annotated[str | None, typer.Option(
@@ -297,27 +324,47 @@ def rounds_launch(
     watch: Annotated[bool, typer.Option("--watch", help="Then follow it live")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the round as JSON")] = False,
 ) -> None:
-    """Launch a round in a pool; every admitted supplier is invited."""
+    """Launch a round in a pool: a price competition invites every admitted supplier; a
+    direct selection or a rotation is awarded at once."""
     from procure.client import services
-    from procure.rounds import LaunchSpec, launch, parse_extension
+    from procure.rounds import FixedSpec, LaunchSpec, launch, parse_extension
 
     state = _state(ctx)
     ui = state.ui()
-
-    async def work() -> int:
+    seconds = round(acceptance_hours * 3600) if acceptance_hours else None
+    spec: LaunchSpec | FixedSpec
+    if method is Method.price_competition:
+        if ceiling is None or minutes is None:
+            raise typer.BadParameter("a price competition needs --ceiling and --minutes")
         spec = LaunchSpec(
             title=title, ceiling=ceiling, seconds=minutes * 60, buyer_org=buyer_org,
             buyer_name=buyer_name, budget_line=budget_line, description=description,
             min_bids=min_bids, sme_deduction=sme_deduction, disclosure=disclosure.value,
             min_decrement=min_decrement,
             extension=parse_extension(extension) if extension else None,
-            acceptance_seconds=round(acceptance_hours * 3600) if acceptance_hours else None,
-            opens_in_seconds=opens_in_minutes * 60)
+            acceptance_seconds=seconds, opens_in_seconds=opens_in_minutes * 60,
+            acceptance_working_days=working_days, abnormal_price_review=review_low_prices)
+    else:
+        if amount is None:
+            raise typer.BadParameter(f"{method.value} needs --amount")
+        spec = FixedSpec(method=method.value, title=title, amount=amount,
+                         buyer_org=buyer_org, buyer_name=buyer_name, budget_line=budget_line,
+                         description=description, supplier_id=supplier,
+                         justification=justification, acceptance_seconds=seconds,
+                         acceptance_working_days=working_days)
+
+    async def work() -> int:
         async with services(state.settings) as api:
             target = await api.find_pool(pool)
             rnd = await launch(api, target, spec, idempotency_key)
             if as_json:
                 typer.echo(json.dumps(rnd, ensure_ascii=False))
+            elif rnd.get("award"):
+                award = rnd["award"]
+                ui.say(f"launched round {rnd['id']} in {target['name']} ({target['code']}) "
+                       f"by {rnd['method']}: awarded to {award['supplier']['name']} at "
+                       f"{money(award['amount'])} (award {award['id']}, {award['status']})",
+                       style="green")
             else:
                 ui.say(f"launched round {rnd['id']} in {target['name']} ({target['code']}): "
                        f"{rnd['status']}, {rnd['invited_count']} suppliers invited, "
@@ -325,7 +372,7 @@ def rounds_launch(
                        f"{clock(rnd['closes_at'])}", style="green")
                 if not watch:
                     ui.say(f"follow it with: procure rounds watch {rnd['id']}")
-            if watch:
+            if watch and not rnd.get("award"):
                 return await _watch(api, ui, str(rnd["id"]), 0.5)
         return 0
 

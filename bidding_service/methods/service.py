@@ -58,8 +58,13 @@ async def check_window(conn: Conn, cmd: LaunchRound, from_: datetime) -> None:
     if cmd.acceptance_working_days is None:
         return
     _, zone = await rounds_repo.clock_zone(conn)
-    acceptance_deadline(from_, ZoneInfo(zone), seconds=None,
-                        working_days=cmd.acceptance_working_days, is_workday=is_workday)
+    try:
+        acceptance_deadline(from_, ZoneInfo(zone), seconds=None,
+                            working_days=cmd.acceptance_working_days, is_workday=is_workday)
+    except OverflowError:
+        raise Invalid("the acceptance window would end after the last representable date",
+                      [{"loc": ["acceptance_working_days"], "msg": "window out of range"}],
+                      slug="calendar-unknown") from None
 
 
 async def launch(db: asyncpg.Pool, cmd: LaunchRound, caller: Principal,

@@ -34,6 +34,18 @@ PUBLIC_STATUSES = (RoundStatus.AWARDED, RoundStatus.ACCEPTED, RoundStatus.REAWAR
                    RoundStatus.FAILED)
 
 
+def result_public(status: str, closed: bool) -> bool:
+    """A round's result is public once awarded or failed; a round cancelled after its
+    close (its award cancelled) stays public: its result was published."""
+    return status in PUBLIC_STATUSES or (status == RoundStatus.CANCELLED and closed)
+
+
+def bids_sealed(status: str, closed: bool) -> bool:
+    """Bids (and who made them) are sealed while open, and for good once cancelled
+    before the close."""
+    return status in BIDDING_STATUSES or (status == RoundStatus.CANCELLED and not closed)
+
+
 class Method(enum.StrEnum):
     """MOF Order 110's second-stage methods."""
 

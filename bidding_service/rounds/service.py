@@ -25,14 +25,15 @@ from bidding_service.methods.service import acceptance, check_window
 from bidding_service.rounds import repository as repo
 from bidding_service.rounds.domain import (
     BIDDING_STATUSES,
-    PUBLIC_STATUSES,
     Disclosure,
     Extension,
     LaunchTerms,
     Method,
     ReasonCode,
     RoundStatus,
+    bids_sealed,
     check_launch,
+    result_public,
 )
 from bidding_service.rounds.views import close_health, iso, money, round_public
 from bidding_service.schemas import LaunchRound
@@ -129,7 +130,7 @@ async def cancel_round(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal,
 
 
 def _may_see_round(r: asyncpg.Record, caller: Principal | None, invited: bool) -> None:
-    if r["status"] in PUBLIC_STATUSES:
+    if result_public(r["status"], r["closed_at"] is not None):
         return
     if caller is None:
         raise Unauthenticated("this round is not public until its result is published")
@@ -176,7 +177,7 @@ async def _render_round(conn: Conn, r: asyncpg.Record, caller: Principal | None,
                               "submitted_at": iso(inv["last_bid_at"])}
             if r["disclosure"] == Disclosure.RANK and inv["status"] == "invited":
                 body["rank"] = await _own_rank(conn, r, inv, sealer)
-    if r["status"] in PUBLIC_STATUSES:
+    if result_public(r["status"], r["closed_at"] is not None):
         award = await awards_repo.live_award(conn, r["id"])
         body["award"] = award_public(award) if award is not None else None
         body["ranking"] = ranking_public(await awards_repo.results(conn, r["id"]))
@@ -185,7 +186,7 @@ async def _render_round(conn: Conn, r: asyncpg.Record, caller: Principal | None,
 
 def sealed_round(r: asyncpg.Record) -> bool:
     """Bids (and who made them) are sealed while open, and for good once cancelled."""
-    return r["status"] in BIDDING_STATUSES or r["status"] == RoundStatus.CANCELLED
+    return bids_sealed(r["status"], r["closed_at"] is not None)
 
 
 async def _own_rank(conn: Conn, r: asyncpg.Record, inv: asyncpg.Record, sealer: Sealer,
