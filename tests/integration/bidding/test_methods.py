@@ -305,3 +305,23 @@ async def test_acceptance_in_working_days_by_the_official_calendar(
     status, _problem = await post(bidding, "/v1/rounds", fixed_body(
         pool, "rotation", acceptance_working_days=2, acceptance_seconds=60), center(auth))
     assert status == 422
+
+
+async def test_rotation_expiry_loses_the_turn_and_passes_the_award_on(
+        bidding: TestClient, feed: PoolFeed, auth: Auth) -> None:
+    from tests.integration.bidding.helpers import wait_status
+
+    ms = members(2)
+    pool = await feed.pool(ms)
+    status, rnd = await post(bidding, "/v1/rounds", fixed_body(
+        pool, "rotation", acceptance_seconds=1), center(auth))
+    assert status == 201
+    first = winner(rnd)
+    now = await wait_status(bidding, rnd["id"], {"reawarded"}, {})
+    assert now["award"]["supplier"]["id"] != first
+    awards = await get(bidding, f"/v1/awards?pool_id={pool.id}", {})
+    expired = [a for a in awards["items"] if a["round_id"] == rnd["id"]
+               and a["supplier"]["id"] == first]
+    assert [a["status"] for a in expired] == ["expired"]
+    view = await get(bidding, f"/v1/pools/{pool.id}/rotation", center(auth))
+    assert all(x["served"] for x in view["order"])  # the expired one lost its turn

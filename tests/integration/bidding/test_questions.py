@@ -91,6 +91,10 @@ async def test_a_question_never_reveals_its_asker(
     for secret in secrets:
         for seen in [*views, *broker, log_text]:
             assert secret not in seen, (secret, seen[:300])
+    # Leave no round to close while later tests watch the broker.
+    status, _, _ = await call(bidding, "POST", f"/v1/rounds/{rid}/cancel", center(auth),
+                              {"reason": "test over"})
+    assert status == 200
 
 
 async def test_who_may_ask_and_until_when(bidding: TestClient, feed: PoolFeed,
@@ -129,3 +133,6 @@ async def test_who_may_ask_and_until_when(bidding: TestClient, feed: PoolFeed,
                       enquiries_until=(datetime.now(UTC) + timedelta(hours=1)).isoformat())
     async with bidding.post("/v1/rounds", json=late, headers=center(auth)) as resp:
         assert resp.status == 422  # enquiries_until after closes_at
+    status, _, _ = await call(bidding, "POST", f"/v1/rounds/{rnd['id']}/cancel", center(auth),
+                              {"reason": "test over"})
+    assert status == 200
