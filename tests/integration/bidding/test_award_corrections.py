@@ -172,3 +172,19 @@ async def test_cancel_round_takes_a_reason_code(bidding: TestClient, feed: PoolF
     status, body = await post(bidding, f"/v1/rounds/{rnd2['id']}/cancel", {"reason": "v1"},
                               center(auth))
     assert status == 200 and body["reason_code"] == "other"
+
+
+async def test_each_new_award_is_checked_against_the_bidders_not_yet_awarded(
+        bidding: TestClient, feed: PoolFeed, auth: Auth) -> None:
+    ms = members(3)
+    pool = await feed.pool(ms)
+    # 50000 against 60000 and 100000: not low (<= 48000 or <= 42000 would be).
+    view = await awarded_round(bidding, auth, pool, ["50000.00", "60000.00", "100000.00"])
+    assert view["award"]["abnormally_low"] is False
+    status, _ = await post(bidding, f"/v1/awards/{view['award']['id']}/decline",
+                           {"reason": "no capacity"}, supplier(auth, ms[0].id))
+    assert status == 200
+    now = await wait_status(bidding, view["id"], {"reawarded"}, {})
+    # 60000 against 100000 alone (the awarded 50000 no longer counts): 0.6 x 100000.
+    assert now["award"]["supplier"]["id"] == str(ms[1].id)
+    assert now["award"]["abnormally_low"] is True
