@@ -6,6 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bidding_service import SOURCE
 from bidding_service.api import RATE_LIMITER, RECEIPTS, SEALER, api
 from bidding_service.bids.receipts import ReceiptSigner
 from bidding_service.bids.sealed import Sealer
@@ -13,7 +14,6 @@ from bidding_service.eligibility.consumers import on_pool_event
 from bidding_service.notices.service import project_notices
 from bidding_service.rounds import repository as rounds_repo
 from bidding_service.rounds import timer_repository
-from bidding_service.rounds.service import SOURCE
 from bidding_service.rounds.timer import RoundTimer
 from bidding_service.settings import BiddingSettings
 from shared.app import ServiceSpec, build_service_app

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from bidding_service.awards import service
 from bidding_service.routes import (
+    CENTER,
     SUPPLIER,
     after_cursor,
     api,
@@ -16,7 +17,10 @@ from bidding_service.schemas import (
     AwardOut,
     AwardPage,
     AwardQuery,
+    CancelAward,
     DeclineAward,
+    ReviewAward,
+    ReviewDecision,
 )
 from shared.http import (
     DB,
@@ -62,3 +66,25 @@ async def list_awards(request: web.Request) -> web.Response:
            errors=(404,))
 async def get_award(request: web.Request) -> web.Response:
     return render(await service.get_award(request.app[DB], path_uuid(request, "award_id")))
+
+
+@api.route("POST", "/v1/awards/{award_id}/cancel",
+           summary="The center cancels an award (a correction, on the record)",
+           roles=(CENTER,), body=CancelAward, response=AwardOut, errors=(404, 409))
+async def cancel_award(request: web.Request) -> web.Response:
+    caller = await authenticate(request, CENTER)
+    award_id = path_uuid(request, "award_id")
+    cmd = await parse_body(request, CancelAward)
+    return render(await service.cancel_award(request.app[DB], award_id, caller, cmd.reason_code,
+                                             cmd.reason, cmd.reaward_next))
+
+
+@api.route("POST", "/v1/awards/{award_id}/review",
+           summary="The center confirms or rejects an award held for an abnormally low price",
+           roles=(CENTER,), body=ReviewAward, response=AwardOut, errors=(404, 409))
+async def review_award(request: web.Request) -> web.Response:
+    caller = await authenticate(request, CENTER)
+    award_id = path_uuid(request, "award_id")
+    cmd = await parse_body(request, ReviewAward)
+    return render(await service.review_award(request.app[DB], award_id, caller,
+                                             cmd.decision is ReviewDecision.CONFIRM, cmd.note))

@@ -76,5 +76,6 @@ async def cancel_round(request: web.Request) -> web.Response:
     caller = await authenticate(request, CENTER)
     round_id = path_uuid(request, "round_id")
     cmd = await parse_body(request, CancelRound)
-    return render(await service.cancel_round(request.app[DB], round_id, caller, cmd.reason,
+    return render(await service.cancel_round(request.app[DB], round_id, caller, cmd.reason_code,
+                                             cmd.reason,
                                              request.app[SEALER]))

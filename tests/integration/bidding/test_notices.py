@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from bidding_service import SOURCE
 from bidding_service.awards import pipeline
 from bidding_service.notices.service import publish_invitation
-from bidding_service.rounds.service import SOURCE
 from bidding_service.settings import BiddingSettings
 from shared.http import DB
 from shared.uow import UnitOfWork
