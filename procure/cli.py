@@ -409,8 +409,11 @@ def demo(
         help="The finance listener's JSON-lines file (default: a temp file)")] = None,
     seed: Annotated[int | None, typer.Option(
         help="Random seed for the bidders' behaviour (default: a new one)")] = None,
+    ledger: Annotated[Path | None, typer.Option(
+        help="The reference finance system's ledger (default: a temp file)")] = None,
 ) -> None:
-    """A whole round end to end: suppliers, admission, live bidding, award, finance.
+    """A whole round end to end: suppliers, admission, budget reservation, live bidding,
+    award, acceptance, budget commit, a payment.
 
     Uses the running services, or starts them (as `procure run` does) and stops them at
     the end. The last line is `AWARD <award_id> <supplier_id> <amount>`.
@@ -421,4 +424,5 @@ def demo(
     ui = state.ui(plain=non_interactive)
     interactive = not non_interactive and ui.rich and sys.stdin.isatty()
     _execute(ui, run_demo(state.settings, ui, round_seconds=round_seconds,
-                          finance_out=finance_out, interactive=interactive, seed=seed))
+                          finance_out=finance_out, interactive=interactive, seed=seed,
+                          ledger=ledger))

@@ -165,7 +165,7 @@ class ServiceStack:
 
     def __init__(self, settings: ProcureSettings, ui: Ui, logs: LogSink, *,
                  which: Iterable[str] = (POOL, BIDDING), round_min_seconds: int = 10,
-                 seed: bool = True) -> None:
+                 seed: bool = True, extra_env: dict[str, str] | None = None) -> None:
         defs = service_defs(settings)
         self.services = [defs[key] for key in (POOL, BIDDING) if key in set(which)]
         self._settings = settings
@@ -173,6 +173,7 @@ class ServiceStack:
         self._logs = logs
         self._round_min = round_min_seconds
         self._seed = seed
+        self._extra_env = dict(extra_env or {})
         self.children: list[Child] = []
         self._hurry = asyncio.Event()
 
@@ -193,6 +194,7 @@ class ServiceStack:
             "FINANCE_QUEUE": s.finance_queue,
             "ROUND_MIN_DURATION_SECONDS": str(self._round_min),
             "PYTHONUNBUFFERED": "1",
+            **self._extra_env,
         })
         if service is not None:
             env["HTTP_HOST"] = service.host
