@@ -36,7 +36,9 @@ class System:
         # Both services know every queue of the system (each declares all of them).
         base.update({"AWARDS_QUEUE": f"{env['AWARDS_QUEUE']}.{tag}",
                      "POOL_EVENTS_QUEUE": f"{env['POOL_EVENTS_QUEUE']}.{tag}",
-                     "FINANCE_QUEUE": self.finance_queue})
+                     "FINANCE_QUEUE": self.finance_queue,
+                     "FINANCE_BUDGET_QUEUE": f"{env['FINANCE_BUDGET_QUEUE']}.{tag}",
+                     "BUDGET_ANSWERS_QUEUE": f"{env['BUDGET_ANSWERS_QUEUE']}.{tag}"})
         self.pool_env = {**base, "DB_SCHEMA": self.pool_schema}
         self.bidding_env = {**base, "DB_SCHEMA": self.bidding_schema}
         self.secret = env["JWT_SECRET"]
