@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -77,3 +78,40 @@ async def reply_window_over(db: asyncpg.Connection, schema: str, round_id: str) 
     await db.execute("UPDATE budget_reservations SET reply_by = clock_timestamp()"
                      " WHERE round_id = $1::uuid", round_id)
     await db.execute("SELECT pg_notify($1, '')", f"round_timer_{schema}")
+
+
+Fetch = Callable[..., Awaitable[list[asyncpg.Record]]]
+SETTLED = ("committed", "released", "refused", "timed_out")
+
+
+async def budget_at_rest(fetch: Fetch, schema: str, round_ids: list[str] | None = None,
+                         ) -> list[asyncpg.Record]:
+    """The budget loop's invariants at rest, over the reservations of `round_ids` (all
+    when None); returns those reservations. Used here and by the fault suite:
+    reserved = committed + released for every reservation, one release request per
+    reservation, none for a committed one, and no round opened without a reservation
+    covering its amount."""
+    ids = None if round_ids is None else [uuid.UUID(r) for r in round_ids]
+    rows = await fetch(f"SELECT * FROM {schema}.budget_reservations"
+                       " WHERE $1::uuid[] IS NULL OR round_id = ANY($1::uuid[])", ids)
+    for r in rows:
+        assert r["status"] in SETTLED, dict(r)
+        if r["reserved_amount"] is not None:
+            assert r["reserved_amount"] == (r["committed_amount"] or 0) + \
+                (r["released_amount"] or 0), dict(r)
+        if r["status"] == "committed":
+            assert r["release_requested_at"] is None, dict(r)
+    unreserved = await fetch(
+        f"SELECT r.id, r.status FROM {schema}.rounds r"
+        f" LEFT JOIN {schema}.budget_reservations b ON b.round_id = r.id"
+        " WHERE ($1::uuid[] IS NULL OR r.id = ANY($1::uuid[]))"
+        "   AND r.status NOT IN ('pending_budget', 'cancelled')"
+        "   AND (b.id IS NULL OR b.reserved_amount IS NULL OR b.reserved_amount < b.amount)",
+        ids)
+    assert unreserved == [], unreserved
+    releases = await fetch(
+        f"SELECT envelope->'data'->>'reservation_id' AS id, count(*) AS n FROM {schema}.outbox"
+        " WHERE type = 'budget.release.requested'"
+        "   AND ($1::uuid[] IS NULL OR subject::uuid = ANY($1::uuid[])) GROUP BY 1", ids)
+    assert all(r["n"] == 1 for r in releases), releases
+    return rows

@@ -18,12 +18,12 @@ from .conftest import Finance
 from .support import (
     Auth,
     audit_actions,
+    budget_at_rest,
     budget_is,
     center,
     get_round,
     launched,
     reply_window_over,
-    reservation_row,
     wait_round,
 )
 
@@ -93,7 +93,8 @@ async def test_a_refusal_cancels_the_round_with_finances_reason(
 
 
 async def test_less_than_the_amount_is_a_refusal_and_the_part_is_released(
-        budget_app: TestClient, budget_feed: PoolFeed, finance: Finance, auth: Auth) -> None:
+        budget_app: TestClient, budget_feed: PoolFeed, finance: Finance, auth: Auth,
+        budget_db: asyncpg.Connection, budget_settings: BiddingSettings) -> None:
     r, _ = await launched(budget_app, budget_feed, auth)
     data = (await finance.request("budget.reservation.requested", r["id"]))["data"]
     await finance.answer("budget.reserved", r["id"], {
@@ -109,6 +110,7 @@ async def test_less_than_the_amount_is_a_refusal_and_the_part_is_released(
         "reservation_id": data["reservation_id"], "released_amount": "60000.00", "at": at()})
     settled = await wait_round(budget_app, auth, r["id"], budget_is("released"))
     assert settled["budget"]["released_amount"] == "60000.00"
+    await budget_at_rest(budget_db.fetch, budget_settings.db_schema, [r["id"]])
 
 
 async def test_finance_down_for_the_whole_window_then_its_late_answer_is_released(
@@ -133,8 +135,8 @@ async def test_finance_down_for_the_whole_window_then_its_late_answer_is_release
     await finance.answer("budget.released", r["id"], {
         "reservation_id": data["reservation_id"], "released_amount": "100000.00", "at": at()})
     settled = await wait_round(budget_app, auth, r["id"], budget_is("released"))
-    row = await reservation_row(budget_db, r["id"])
-    assert row["reserved_amount"] == (row["committed_amount"] or 0) + row["released_amount"]
+    (row,) = await budget_at_rest(budget_db.fetch, budget_settings.db_schema, [r["id"]])
+    assert row["reserved_amount"] == row["released_amount"]
     assert settled["status"] == "cancelled"
     assert len(finance.of("budget.release.requested", r["id"])) == 1
     actions = await audit_actions(budget_app, auth, data["reservation_id"])

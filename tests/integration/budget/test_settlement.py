@@ -18,6 +18,7 @@ from .conftest import Finance
 from .support import (
     Auth,
     audit_actions,
+    budget_at_rest,
     budget_is,
     center,
     close_now,
@@ -104,8 +105,7 @@ async def test_acceptance_commits_and_payments_are_shown_up_to_overpaid(
                                                            second["payment_id"]}
     round_view = await get_round(budget_app, auth, r["id"])
     assert round_view["award"]["amount_paid"] == "90000.00"
-    row = await reservation_row(budget_db, r["id"])
-    assert row["reserved_amount"] == row["committed_amount"] + row["released_amount"]
+    await budget_at_rest(budget_db.fetch, "budget_loop", [r["id"]])
     assert await audit_actions(budget_app, auth, reservation) == [
         "budget.reservation.requested", "budget.reserved", "budget.commit.requested",
         "budget.committed"]
@@ -136,6 +136,7 @@ async def test_a_failed_round_releases_its_reservation_once(
     inbox = await budget_db.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1::uuid",
                                      event["id"])
     assert inbox == 1
+    await budget_at_rest(budget_db.fetch, "budget_loop", [r["id"]])
 
 
 async def test_cancelling_an_open_round_releases_and_stale_answers_change_nothing(
