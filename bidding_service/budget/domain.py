@@ -53,6 +53,7 @@ class Reservation:
     released_amount: Decimal | None
     release_requested: bool
     commit_award_id: object | None
+    committed_award_id: object | None = None
 
     @property
     def blocked(self) -> Decimal:
@@ -92,11 +93,14 @@ def on_refused(res: Reservation, round_waiting: bool) -> Effect:
 
 
 def on_committed(res: Reservation, award_id: object) -> Effect:
-    """`budget.committed` counts for the award whose commit was requested last, once."""
+    """`budget.committed` counts for the award whose commit was requested last, once
+    (a corrected award's commit replaces the earlier one's, methods.md)."""
     if res.commit_award_id is None or str(res.commit_award_id) != str(award_id):
         return Effect.IGNORE
-    if res.status is not ReservationStatus.RESERVED:
+    if res.status not in (ReservationStatus.RESERVED, ReservationStatus.COMMITTED):
         return Effect.IGNORE
+    if res.committed_award_id is not None and str(res.committed_award_id) == str(award_id):
+        return Effect.IGNORE  # already committed to this award
     return Effect.COMMITTED
 
 

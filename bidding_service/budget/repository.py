@@ -16,7 +16,8 @@ from shared.db import Conn
 def as_reservation(row: asyncpg.Record) -> Reservation:
     return Reservation(ReservationStatus(row["status"]), row["amount"], row["reserved_amount"],
                        row["committed_amount"], row["released_amount"],
-                       row["release_requested_at"] is not None, row["commit_award_id"])
+                       row["release_requested_at"] is not None, row["commit_award_id"],
+                       row["committed_award_id"])
 
 
 async def insert_reservation(conn: Conn, reservation_id: uuid.UUID, round_id: uuid.UUID,

@@ -169,7 +169,8 @@ async def committed(uow: UnitOfWork, reservation_id: uuid.UUID, award_id: uuid.U
         "released_amount": money(released_amount), "at": at.isoformat()})
     if effect is Effect.COMMITTED:
         await repo.update(uow.conn, res["id"], status=ReservationStatus.COMMITTED.value,
-                          committed_amount=committed_amount, released_amount=released_amount)
+                          committed_amount=committed_amount, released_amount=released_amount,
+                          committed_award_id=award_id)
     return effect
 
 

@@ -25,6 +25,8 @@ CREATE TABLE budget_reservations (
     -- The award whose commit was requested last (a corrected award replaces it).
     commit_award_id         uuid,
     commit_requested_at     timestamptz,
+    -- The award finance's last `budget.committed` was for.
+    committed_award_id      uuid,
     -- Exactly one release request per reservation: set once, never cleared.
     release_requested_at    timestamptz,
     release_reason          text,

@@ -59,7 +59,13 @@ def test_committed_counts_only_for_the_award_whose_commit_was_requested() -> Non
     assert on_committed(res(S.RESERVED, award="a1"), "a1") is Effect.COMMITTED
     assert on_committed(res(S.RESERVED, award="a1"), "a2") is Effect.IGNORE
     assert on_committed(res(S.RESERVED), "a1") is Effect.IGNORE
-    assert on_committed(res(S.COMMITTED, award="a1"), "a1") is Effect.IGNORE
+    done = Reservation(S.COMMITTED, AMOUNT, AMOUNT, AMOUNT, Decimal(0), False, "a1", "a1")
+    assert on_committed(done, "a1") is Effect.IGNORE  # a second answer: nothing
+    # A corrected award (methods.md): its commit replaces the earlier one, once.
+    corrected = Reservation(S.COMMITTED, AMOUNT, AMOUNT, AMOUNT, Decimal(0), False, "a2",
+                            "a1")
+    assert on_committed(corrected, "a2") is Effect.COMMITTED
+    assert on_committed(corrected, "a1") is Effect.IGNORE  # the stale one
 
 
 def test_released_only_once_and_only_when_requested() -> None:
