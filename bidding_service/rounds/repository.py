@@ -117,6 +117,13 @@ async def set_status(conn: Conn, round_id: uuid.UUID, status: str, reason: str |
                        " WHERE id = $1", round_id, status, reason)
 
 
+async def open_after_budget(conn: Conn, round_id: uuid.UUID, status: str,
+                            opens_at: datetime) -> None:
+    """A `pending_budget` round reserved: `open` now or `scheduled` for `opens_at`."""
+    await conn.execute("UPDATE rounds SET status = $2, opens_at = $3 WHERE id = $1"
+                       " AND status = 'pending_budget'", round_id, status, opens_at)
+
+
 async def extend_round(conn: Conn, round_id: uuid.UUID, extend_seconds: int,
                        ) -> asyncpg.Record | None:
     return await conn.fetchrow(

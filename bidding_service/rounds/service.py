@@ -17,11 +17,13 @@ from bidding_service.bids import amounts
 from bidding_service.bids import repository as bids_repo
 from bidding_service.bids.domain import own_rank
 from bidding_service.bids.sealed import Sealer
+from bidding_service.budget import service as budget
 from bidding_service.eligibility import repository as eligibility_repo
 from bidding_service.eligibility import service as eligibility
 from bidding_service.rounds import repository as repo
 from bidding_service.rounds.domain import (
     BIDDING_STATUSES,
+    CANCELLABLE_STATUSES,
     PUBLIC_STATUSES,
     Disclosure,
     Extension,
@@ -44,7 +46,10 @@ SOURCE = "/bidding-service"
 
 async def launch_round(db: asyncpg.Pool, cmd: LaunchRound, caller: Principal,
                        min_duration_seconds: int, idempotency_key: str | None,
-                       fingerprint: str) -> Outcome:
+                       fingerprint: str, *, budget_reply_seconds: int | None = None,
+                       ) -> Outcome:
+    """Launch a round; with `budget_reply_seconds` (BUDGET_RESERVATION=required) it waits
+    in `pending_budget` for finance's reservation, answered within that many seconds."""
     async with UnitOfWork(db, SOURCE) as uow:
         async def action() -> Outcome:
             conn = uow.conn
@@ -61,6 +66,9 @@ async def launch_round(db: asyncpg.Pool, cmd: LaunchRound, caller: Principal,
                                     today=today)
             round_id = uuid.uuid4()
             ext = cmd.extension
+            status = RoundStatus.OPEN if opens_at <= now else RoundStatus.SCHEDULED
+            if budget_reply_seconds is not None:
+                status = RoundStatus.PENDING_BUDGET
             await repo.insert_round(conn, {
                 "id": round_id, "pool_id": pool.pool_id, "pool_code": pool.code,
                 "pool_name": pool.name, "title": cmd.title, "description": cmd.description,
@@ -72,7 +80,7 @@ async def launch_round(db: asyncpg.Pool, cmd: LaunchRound, caller: Principal,
                 "extension": None if ext is None else Extension(
                     ext.window_seconds, ext.extend_seconds, ext.max_extensions),
                 "acceptance_seconds": cmd.acceptance_seconds,
-                "status": (RoundStatus.OPEN if opens_at <= now else RoundStatus.SCHEDULED).value,
+                "status": status.value,
                 "launched_by": caller.sub,
             }, invited)
             row = await repo.get_round(conn, round_id)
@@ -82,8 +90,14 @@ async def launch_round(db: asyncpg.Pool, cmd: LaunchRound, caller: Principal,
                 **body, "invited_supplier_ids": [str(m["supplier_id"]) for m in invited]})
             uow.audit(caller.sub, caller.role.value, "round.launched", f"/v1/rounds/{round_id}",
                       {"pool_id": str(pool.pool_id), "invited": len(invited)})
+            reservation = None
+            if budget_reply_seconds is not None:
+                reservation = await budget.request_reservation(
+                    uow, row, budget_reply_seconds, caller.sub, caller.role.value)
             log.info("round_launched", round_id=str(round_id), invited=len(invited))
-            return Outcome(201, {**body, "bid_count": 0, "bidder_count": 0},
+            return Outcome(201, {**body, "bid_count": 0, "bidder_count": 0,
+                                 "budget": await budget.budget_of(conn, round_id)
+                                 if reservation is not None else None},
                            f"/v1/rounds/{round_id}")
 
         return await once(uow, caller.caller_key, idempotency_key, fingerprint, action)
@@ -97,7 +111,7 @@ async def cancel_round(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal,
         if r is None:
             raise NotFound("the round")
         now = await repo.now(conn)
-        if r["status"] not in BIDDING_STATUSES or now >= r["closes_at"]:
+        if r["status"] not in CANCELLABLE_STATUSES or now >= r["closes_at"]:
             raise Conflict("only a round that has not closed can be cancelled",
                            slug="round-not-cancellable")
         await repo.set_status(conn, round_id, RoundStatus.CANCELLED, reason)
@@ -108,9 +122,10 @@ async def cancel_round(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal,
                                                **committed})
         uow.audit(caller.sub, caller.role.value, "round.cancelled", f"/v1/rounds/{round_id}",
                   {"reason": reason})
+        await budget.round_ended(uow, round_id, "round cancelled")
         fresh = await repo.get_round(conn, round_id)
         assert fresh is not None
-        return round_public(fresh)
+        return {**round_public(fresh), "budget": await budget.budget_of(conn, round_id)}
 
 
 def _may_see_round(r: asyncpg.Record, caller: Principal | None, invited: bool) -> None:
@@ -144,6 +159,7 @@ async def round_view(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal | 
 async def _render_round(conn: Conn, r: asyncpg.Record, caller: Principal | None,
                         inv: asyncpg.Record | None, sealer: Sealer) -> dict[str, Any]:
     body = round_public(r)
+    body["budget"] = await budget.budget_of(conn, r["id"])
     sealed = sealed_round(r)
     staff = caller is not None and caller.role in (Role.PROCUREMENT_CENTER, Role.BUYER)
     if caller is not None and caller.role is Role.PROCUREMENT_CENTER:
@@ -163,7 +179,10 @@ async def _render_round(conn: Conn, r: asyncpg.Record, caller: Principal | None,
                 body["rank"] = await _own_rank(conn, r, inv, sealer)
     if r["status"] in PUBLIC_STATUSES:
         award = await awards_repo.live_award(conn, r["id"])
-        body["award"] = award_public(award) if award is not None else None
+        body["award"] = None
+        if award is not None:
+            body["award"] = award_public(award)
+            await budget.payments_of(conn, [body["award"]])
         body["ranking"] = ranking_public(await awards_repo.results(conn, r["id"]))
     return body
 
@@ -193,6 +212,7 @@ async def list_rounds(db: asyncpg.Pool, caller: Principal, *, status: str | None
         rows = await repo.list_rounds(conn, status=status, pool_id=pool_id, buyer_org=buyer_org,
                                       supplier_id=supplier_id, after=after, limit=limit)
         items = []
+        budgets = await budget.budgets_of(conn, [r["id"] for r in rows[:limit]])
         live: dict[uuid.UUID, tuple[int, int]] = {}
         if caller.role is not Role.SUPPLIER:
             live = await repo.bid_counts_many(
@@ -202,6 +222,7 @@ async def list_rounds(db: asyncpg.Pool, caller: Principal, *, status: str | None
             if supplier_id is not None:
                 inv = await bids_repo.invitation(conn, r["id"], supplier_id)
             body = round_public(r)
+            body["budget"] = budgets[r["id"]]
             if caller.role is not Role.SUPPLIER:
                 counted = (r["bid_count"], r["bidder_count"]) if r["bid_count"] is not None \
                     else live.get(r["id"], (0, 0))
