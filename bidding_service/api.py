@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bidding_service.awards import api as _awards
 from bidding_service.bids import api as _bids
+from bidding_service.budget import api as _budget
 from bidding_service.eligibility import api as _eligibility
 from bidding_service.methods import api as _methods
 from bidding_service.notices.api import install_notice_routes
@@ -13,7 +14,7 @@ from bidding_service.routes import RATE_LIMITER, RECEIPTS, SEALER, api
 from shared.audit import install_audit_route
 
 # Registered in the order of the route table the API has always had.
-_CAPABILITIES = (_rounds, _bids, _awards, _eligibility, _methods, _questions)
+_CAPABILITIES = (_rounds, _bids, _awards, _eligibility, _methods, _questions, _budget)
 install_audit_route(api)
 install_notice_routes(api, SEALER)
 

@@ -11,6 +11,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bidding_service.awards.domain import AwardStatus
+from bidding_service.budget.domain import ReservationStatus
 from bidding_service.methods.domain import JUSTIFICATION_MAX, JUSTIFICATION_MIN
 from bidding_service.rounds.domain import Disclosure, Method, ReasonCode, RoundStatus
 from shared.paging import PageQuery
@@ -194,6 +195,11 @@ class AwardQuery(PageQuery):
     buyer_org: Annotated[Text, Field(max_length=64)] | None = None
 
 
+class ReservationQuery(PageQuery):
+    status: ReservationStatus | None = None
+    budget_line: Annotated[Text, Field(min_length=1, max_length=64)] | None = None
+
+
 class PoolRef(BaseModel):
     id: uuid.UUID
     code: str
@@ -260,6 +266,48 @@ class AwardOut(BaseModel):
         default=None, description="the bidding service's audit head when it was published")
 
 
+class PaymentOut(BaseModel):
+    payment_id: str
+    amount: Money
+    paid_at: Timestamp
+
+
+class AwardView(AwardOut):
+    """An award over HTTP: with what finance reported paid on it (finance.md 5)."""
+
+    amount_paid: Money = Field(description="the sum of `payments`")
+    payments: list[PaymentOut]
+    overpaid: bool = Field(description="the payments add up to more than `amount`")
+
+
+class BudgetOut(BaseModel):
+    """The round's budget reservation (finance.md); null with BUDGET_RESERVATION=off."""
+
+    reservation_id: uuid.UUID
+    status: ReservationStatus
+    amount: Money
+    reserved_amount: Money | None
+    committed_amount: Money | None
+    released_amount: Money | None
+    reason: str | None = Field(default=None, description="finance's reason of a refusal")
+    reply_by: Timestamp
+
+
+class ReservationOut(BudgetOut):
+    round_id: uuid.UUID
+    budget_line: str
+    currency: str = "CNY"
+    requested_at: Timestamp
+    answered_at: Timestamp | None
+    award_id: uuid.UUID | None = Field(description="the award whose commit was requested")
+    release_requested_at: Timestamp | None
+
+
+class ReservationPage(BaseModel):
+    items: list[ReservationOut]
+    next_cursor: str | None
+
+
 class OwnBid(BaseModel):
     id: uuid.UUID
     amount: Money
@@ -310,7 +358,9 @@ class RoundOut(BaseModel):
         default=None, description="center only: short code of the last failed close")
     next_close_attempt_at: Timestamp | None = Field(
         default=None, description="center only: when the timer retries a failed close")
-    award: AwardOut | None = None
+    budget: BudgetOut | None = Field(
+        default=None, description="null when launched with BUDGET_RESERVATION=off")
+    award: AwardView | None = None
     ranking: list[RankingEntry] | None = None
 
 
@@ -367,7 +417,7 @@ class BidPage(BaseModel):
 
 
 class AwardPage(BaseModel):
-    items: list[AwardOut]
+    items: list[AwardView]
     next_cursor: str | None
 
 

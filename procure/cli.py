@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from procure.dlq_cli import dlq_app
 from procure.errors import ProcureError
+from procure.finance_cli import finance_app
 from procure.methods_cli import awards_app, questions_app, rotation_app
 from procure.rounds_cli import rounds_app
 from procure.settings import ProcureSettings, with_port
@@ -34,7 +35,6 @@ app = typer.Typer(
     help="Operate the pool and bidding services: run them, inspect pools and rounds, "
          "mint dev tokens, listen like a finance system, or watch a whole demo round.")
 pools_app = typer.Typer(no_args_is_help=True, help="Pools of pre-qualified suppliers.")
-finance_app = typer.Typer(no_args_is_help=True, help="The finance integration.")
 app.add_typer(pools_app, name="pools")
 app.add_typer(rounds_app, name="rounds")
 app.add_typer(finance_app, name="finance")
@@ -262,58 +262,6 @@ def pools_list(
     _execute(ui, work())
 
 
-# ---------------------------------------------------------------- finance
-
-
-@finance_app.command("listen")
-def finance_listen(
-    ctx: typer.Context,
-    out: Annotated[Path, typer.Option(help="JSON-lines file the events are appended to")
-                   ] = Path("awards.jsonl"),
-    count: Annotated[int | None, typer.Option(
-        min=1, help="Stop after this many new events")] = None,
-    timeout: Annotated[float | None, typer.Option(
-        min=0.1, help="Stop after this many seconds")] = None,
-) -> None:
-    """Consume the durable finance queue (award.*, round.failed) into a JSON-lines file.
-
-    Each event is appended and fsync'ed before it is acknowledged; ids already in the
-    file are acknowledged and skipped, so a redelivery never writes an event twice.
-    """
-    from procure.finance import FinanceListener, describe
-
-    state = _state(ctx)
-    ui = state.ui()
-
-    def on_event(event: dict[str, Any], fresh: bool) -> None:
-        if fresh:
-            ui.say(describe(event), style="green" if event.get("type") ==
-                   "award.published" else None)
-        else:
-            ui.say(f"already recorded, skipped: {event.get('type')} {event.get('id')}",
-                   style="dim")
-
-    async def work() -> int:
-        listener = FinanceListener(state.settings, out, on_event, ui.warn)
-        await listener.connect()
-        try:
-            ui.say(f"listening on {listener.queue_name} (bound to "
-                   f"{', '.join(listener.routing_keys)} on {state.settings.events_exchange}); "
-                   f"appending to {out} ({len(listener.file.ids)} events already there)",
-                   style="dim")
-            written = await listener.run(count=count, max_seconds=timeout)
-        finally:
-            await listener.close()
-        ui.say(f"{written} new event(s) written to {out}; {listener.skipped} duplicate(s) "
-               "skipped", style="dim")
-        if count is not None and written < count:
-            ui.fail(f"timed out after {timeout:g} s with {written} of {count} events")
-            return 1
-        return 0
-
-    _execute(ui, work())
-
-
 # ---------------------------------------------------------------- demo
 
 
@@ -328,8 +276,11 @@ def demo(
         help="The finance listener's JSON-lines file (default: a temp file)")] = None,
     seed: Annotated[int | None, typer.Option(
         help="Random seed for the bidders' behaviour (default: a new one)")] = None,
+    ledger: Annotated[Path | None, typer.Option(
+        help="The reference finance system's ledger (default: a temp file)")] = None,
 ) -> None:
-    """A whole round end to end: suppliers, admission, live bidding, award, finance.
+    """A whole round end to end: suppliers, admission, budget reservation, live bidding,
+    award, acceptance, budget commit, a payment.
 
     Uses the running services, or starts them (as `procure run` does) and stops them at
     the end. The last line is `AWARD <award_id> <supplier_id> <amount>`.
@@ -340,4 +291,5 @@ def demo(
     ui = state.ui(plain=non_interactive)
     interactive = not non_interactive and ui.rich and sys.stdin.isatty()
     _execute(ui, run_demo(state.settings, ui, round_seconds=round_seconds,
-                          finance_out=finance_out, interactive=interactive, seed=seed))
+                          finance_out=finance_out, interactive=interactive, seed=seed,
+                          ledger=ledger))

@@ -19,6 +19,7 @@ from bidding_service.awards import repository as repo
 from bidding_service.awards.calendar import is_workday_or_weekday
 from bidding_service.awards.domain import AwardStatus, abnormally_low
 from bidding_service.awards.views import award_public
+from bidding_service.budget import service as budget
 from bidding_service.eligibility import service as eligibility
 from bidding_service.methods import rotation
 from bidding_service.rounds import repository as rounds_repo
@@ -122,6 +123,7 @@ async def pass_on(uow: UnitOfWork, award: asyncpg.Record, status: AwardStatus,
     else:
         await rounds_repo.set_status(conn, r["id"], RoundStatus.FAILED, "no_acceptance")
         uow.emit("round.failed", r["id"], {"round_id": str(r["id"]), "reason": "no_acceptance"})
+        await budget.round_ended(uow, r["id"], "no_acceptance")
     log.info("award_passed_on", round_id=str(r["id"]), award_id=str(award["id"]),
              status=status.value)
     return r

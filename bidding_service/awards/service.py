@@ -17,6 +17,7 @@ from bidding_service.awards.pipeline import accept_by, decision_event, pass_on, 
 from bidding_service.awards.views import award_public
 from bidding_service.bids import amounts
 from bidding_service.bids.sealed import Sealer
+from bidding_service.budget import service as budget
 from bidding_service.rounds import repository as rounds_repo
 from bidding_service.rounds import timer_repository
 from bidding_service.rounds.domain import BIDDING_STATUSES, Method, ReasonCode, RoundStatus
@@ -65,6 +66,7 @@ async def close_round(db: asyncpg.Pool, round_id: uuid.UUID, metrics: Metrics,
                                    now, bids, bidders)
             uow.emit("round.failed", round_id, {"round_id": str(round_id),
                                                 "reason": "insufficient_bids"})
+            await budget.round_ended(uow, round_id, "insufficient_bids")
             log.info("round_failed", round_id=str(round_id), reason="insufficient_bids")
             return True
         await rounds_repo.mark_closed(conn, round_id, RoundStatus.AWARDED, None, now, bids, bidders)
@@ -92,9 +94,10 @@ async def accept_award(db: asyncpg.Pool, award_id: uuid.UUID, caller: Principal,
             "award_id": str(award_id), "round_id": str(award["round_id"]),
             "supplier_id": str(award["supplier_id"]), "at": at.isoformat()})
         uow.audit(caller.sub, caller.role.value, "award.accepted", f"/v1/awards/{award_id}")
+        await budget.award_accepted(uow, award_id)
         fresh = await repo.get_award(conn, award_id)
         assert fresh is not None
-        return award_public(fresh)
+        return await _with_payments(conn, award_public(fresh))
 
 
 async def decline_award(db: asyncpg.Pool, award_id: uuid.UUID, caller: Principal,
@@ -107,7 +110,7 @@ async def decline_award(db: asyncpg.Pool, award_id: uuid.UUID, caller: Principal
                   {"reason": reason})
         fresh = await repo.get_award(conn, award_id)
         assert fresh is not None
-        return award_public(fresh)
+        return await _with_payments(conn, award_public(fresh))
 
 
 async def expire_award(db: asyncpg.Pool, award_id: uuid.UUID, metrics: Metrics) -> bool:
@@ -126,6 +129,12 @@ async def expire_award(db: asyncpg.Pool, award_id: uuid.UUID, metrics: Metrics) 
         await pass_on(uow, award, AwardStatus.EXPIRED, "acceptance window passed")
         uow.audit("round-timer", "system", "award.expired", f"/v1/awards/{award_id}")
         return True
+
+
+async def _with_payments(conn: Conn, body: dict[str, Any]) -> dict[str, Any]:
+    """The award as HTTP shows it: with what finance reported paid (finance.md 5)."""
+    await budget.payments_of(conn, [body])
+    return body
 
 
 async def _own_award(conn: Conn, award_id: uuid.UUID, caller: Principal,
@@ -216,9 +225,9 @@ async def review_award(db: asyncpg.Pool, award_id: uuid.UUID, caller: Principal,
 async def get_award(db: asyncpg.Pool, award_id: uuid.UUID) -> dict[str, Any]:
     async with db.acquire() as conn:
         a = await repo.get_award(conn, award_id)
-    if a is None:
-        raise NotFound("the award")
-    return award_public(a)
+        if a is None:
+            raise NotFound("the award")
+        return await _with_payments(conn, award_public(a))
 
 
 async def list_awards(db: asyncpg.Pool, *, pool_id: uuid.UUID | None, buyer_org: str | None,
@@ -227,6 +236,8 @@ async def list_awards(db: asyncpg.Pool, *, pool_id: uuid.UUID | None, buyer_org:
     async with db.acquire() as conn:
         rows = await repo.list_awards(conn, pool_id=pool_id, buyer_org=buyer_org, after=after,
                                       limit=limit)
+        items = [award_public(a) for a in rows[:limit]]
+        await budget.payments_of(conn, items)
     last = rows[limit - 1] if len(rows) > limit else None
-    return [award_public(a) for a in rows[:limit]], \
+    return items, \
         (last["awarded_at"], last["id"]) if last is not None else None

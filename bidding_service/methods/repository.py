@@ -68,3 +68,10 @@ async def set_order(conn: Conn, pool_id: uuid.UUID, supplier_ids: list[uuid.UUID
     await conn.executemany(
         "UPDATE rotation_members SET position = $3 WHERE pool_id = $1 AND supplier_id = $2",
         [(pool_id, s, i) for i, s in enumerate(supplier_ids, start=1)])
+
+
+async def invited_supplier_ids(conn: Conn, round_id: uuid.UUID) -> list[uuid.UUID]:
+    """The suppliers a fixed-amount round was launched for (a direct selection: one)."""
+    rows = await conn.fetch("SELECT supplier_id FROM invitations WHERE round_id = $1"
+                            " ORDER BY supplier_id", round_id)
+    return [r["supplier_id"] for r in rows]

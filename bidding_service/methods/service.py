@@ -16,6 +16,7 @@ from bidding_service.awards import repository as awards_repo
 from bidding_service.awards.calendar import is_workday
 from bidding_service.awards.pipeline import publish_award
 from bidding_service.awards.views import award_public, ranking_public
+from bidding_service.budget import service as budget
 from bidding_service.eligibility import repository as eligibility_repo
 from bidding_service.eligibility import service as eligibility
 from bidding_service.methods import repository as repo
@@ -68,9 +69,12 @@ async def check_window(conn: Conn, cmd: LaunchRound, from_: datetime) -> None:
 
 
 async def launch(db: asyncpg.Pool, cmd: LaunchRound, caller: Principal,
-                 idempotency_key: str | None, fingerprint: str) -> Outcome:
+                 idempotency_key: str | None, fingerprint: str, *,
+                 budget_reply_seconds: int | None = None) -> Outcome:
     """A direct selection or a rotation: the round is created awarded, with its one
-    award (no invitation notice: the result notice is its publication)."""
+    award (no invitation notice: the result notice is its publication). With
+    `budget_reply_seconds` (BUDGET_RESERVATION=required) it waits in `pending_budget`
+    and gets its award when finance reserves the amount (`methods.award`)."""
     assert cmd.amount is not None
     amount = cmd.amount
     async with UnitOfWork(db, SOURCE) as uow:
@@ -87,43 +91,59 @@ async def launch(db: asyncpg.Pool, cmd: LaunchRound, caller: Principal,
             check_amount_bounds(amount, pool, "amount")
             await check_window(conn, cmd, now)
             period: int | None = None
+            pending = budget_reply_seconds is not None
             if cmd.method is Method.DIRECT_SELECTION:
                 assert cmd.supplier_id is not None
                 member = await eligibility_repo.member(conn, cmd.pool_id, cmd.supplier_id)
                 check_direct_member(None if member is None else member["status"])
                 assert member is not None
+                invited = [member]
+            elif pending:
+                invited = []  # the rotation picks its supplier once the budget is reserved
             else:
                 chosen = await rotation.choose(conn, cmd.pool_id, None)
                 if chosen is None:
                     raise Conflict("no member of the pool is eligible for a rotation award",
                                    slug="nobody-eligible")
                 member, period = chosen.member, chosen.period
+                invited = [member]
             round_id = uuid.uuid4()
+            status = RoundStatus.PENDING_BUDGET if pending else RoundStatus.AWARDED
             await rounds_repo.insert_round(conn, {
                 "id": round_id, "pool_id": pool.pool_id, "pool_code": pool.code,
                 "pool_name": pool.name, "title": cmd.title, "description": cmd.description,
                 "buyer_org": cmd.buyer.org, "buyer_name": cmd.buyer.name,
                 "budget_line": cmd.budget_line, "ceiling_price": amount,
-                "opens_at": now, "closes_at": now, "closed_at": now, "min_bids": 1,
-                "sme_price_deduction": 0, "disclosure": "sealed", "min_decrement": None,
-                "extension": None, **acceptance(cmd), "status": RoundStatus.AWARDED.value,
-                "launched_by": caller.sub, "method": cmd.method.value,
-                "justification": cmd.justification, "invited_count": 1,
-            }, [member])
-            result = await awards_repo.insert_result(conn, round_id, member, amount)
+                "opens_at": now, "closes_at": now, "closed_at": None if pending else now,
+                "min_bids": 1, "sme_price_deduction": 0, "disclosure": "sealed",
+                "min_decrement": None, "extension": None, **acceptance(cmd),
+                "status": status.value, "launched_by": caller.sub,
+                "method": cmd.method.value, "justification": cmd.justification,
+                "invited_count": 1,
+            }, invited)
             r = await rounds_repo.get_round(conn, round_id)
             assert r is not None
             body = round_public(r)
             uow.emit("round.launched", round_id, {
-                **body, "invited_supplier_ids": [str(member["supplier_id"])]})
+                **body, "invited_supplier_ids": [str(m["supplier_id"]) for m in invited]})
             uow.audit(caller.sub, caller.role.value, "round.launched", f"/v1/rounds/{round_id}",
                       {"pool_id": str(pool.pool_id), "method": cmd.method.value})
+            if budget_reply_seconds is not None:
+                await budget.request_reservation(uow, r, budget_reply_seconds, caller.sub,
+                                                 caller.role.value)
+                log.info("round_launched", round_id=str(round_id), method=cmd.method.value,
+                         status=status.value)
+                return Outcome(201, {**body, "bid_count": 0, "bidder_count": 0,
+                                     "budget": await budget.budget_of(conn, round_id)},
+                               f"/v1/rounds/{round_id}")
+            result = await awards_repo.insert_result(conn, round_id, invited[0], amount)
             award = await publish_award(uow, r, result, rotation_period=period)
             log.info("round_launched", round_id=str(round_id), method=cmd.method.value)
             results = await awards_repo.results(conn, round_id)
             return Outcome(201, {**body, "bid_count": 0, "bidder_count": 0,
                                  "award": award_public(award),
-                                 "ranking": ranking_public(results)},
+                                 "ranking": ranking_public(results),
+                                 "budget": None},
                            f"/v1/rounds/{round_id}")
 
         return await once(uow, caller.caller_key, idempotency_key, fingerprint, action)

@@ -46,7 +46,9 @@ async def launch_round(request: web.Request) -> web.Response:
     assert isinstance(settings, BiddingSettings)
     outcome = await service.launch_round(
         request.app[DB], cmd, caller, settings.round_min_duration_seconds, key,
-        request_hash(cmd.model_dump(mode="json")))
+        request_hash(cmd.model_dump(mode="json")),
+        budget_reply_seconds=settings.budget_reply_seconds
+        if settings.budget_reservation == "required" else None)
     return created(outcome)
 
 

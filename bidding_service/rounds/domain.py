@@ -17,6 +17,8 @@ from shared.errors import Conflict, Invalid
 
 
 class RoundStatus(enum.StrEnum):
+    # finance.md: launched with BUDGET_RESERVATION=required, waiting for the reservation.
+    PENDING_BUDGET = "pending_budget"
     SCHEDULED = "scheduled"
     OPEN = "open"
     AWARDED = "awarded"
@@ -27,6 +29,8 @@ class RoundStatus(enum.StrEnum):
 
 
 BIDDING_STATUSES = (RoundStatus.SCHEDULED, RoundStatus.OPEN)
+# The center may cancel a round before its close, waiting for its budget or not.
+CANCELLABLE_STATUSES = (RoundStatus.PENDING_BUDGET, *BIDDING_STATUSES)
 
 
 # Once a round reaches one of these, its result is public.

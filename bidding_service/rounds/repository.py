@@ -143,6 +143,13 @@ async def add_invitation(conn: Conn, round_id: uuid.UUID, member: asyncpg.Record
         member["size"])
 
 
+async def open_after_budget(conn: Conn, round_id: uuid.UUID, status: str,
+                            opens_at: datetime) -> None:
+    """A `pending_budget` round reserved: `open` now or `scheduled` for `opens_at`."""
+    await conn.execute("UPDATE rounds SET status = $2, opens_at = $3 WHERE id = $1"
+                       " AND status = 'pending_budget'", round_id, status, opens_at)
+
+
 async def extend_round(conn: Conn, round_id: uuid.UUID, extend_seconds: int,
                        ) -> asyncpg.Record | None:
     return await conn.fetchrow(

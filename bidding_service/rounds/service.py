@@ -18,13 +18,14 @@ from bidding_service.bids import amounts
 from bidding_service.bids import repository as bids_repo
 from bidding_service.bids.domain import own_rank
 from bidding_service.bids.sealed import Sealer
+from bidding_service.budget import service as budget
 from bidding_service.eligibility import repository as eligibility_repo
 from bidding_service.eligibility import service as eligibility
 from bidding_service.methods import service as methods
 from bidding_service.methods.service import acceptance, check_window
 from bidding_service.rounds import repository as repo
 from bidding_service.rounds.domain import (
-    BIDDING_STATUSES,
+    CANCELLABLE_STATUSES,
     Disclosure,
     Extension,
     LaunchTerms,
@@ -49,11 +50,15 @@ log = structlog.get_logger(__name__)
 
 async def launch_round(db: asyncpg.Pool, cmd: LaunchRound, caller: Principal,
                        min_duration_seconds: int, idempotency_key: str | None,
-                       fingerprint: str) -> Outcome:
+                       fingerprint: str, *, budget_reply_seconds: int | None = None,
+                       ) -> Outcome:
     """Launch a round by its method: a price competition opens for bids; a direct
-    selection or a rotation is awarded at once (`methods.service`)."""
+    selection or a rotation is awarded at once (`methods.service`). With
+    `budget_reply_seconds` (BUDGET_RESERVATION=required) a price competition waits in
+    `pending_budget` for finance's reservation, answered within that many seconds."""
     if cmd.method is not Method.PRICE_COMPETITION:
-        return await methods.launch(db, cmd, caller, idempotency_key, fingerprint)
+        return await methods.launch(db, cmd, caller, idempotency_key, fingerprint,
+                                    budget_reply_seconds=budget_reply_seconds)
     assert cmd.ceiling_price is not None and cmd.closes_at is not None
     ceiling, closes_at = cmd.ceiling_price, cmd.closes_at
     async with UnitOfWork(db, SOURCE) as uow:
@@ -73,6 +78,9 @@ async def launch_round(db: asyncpg.Pool, cmd: LaunchRound, caller: Principal,
             await check_window(conn, cmd, closes_at)
             round_id = uuid.uuid4()
             ext = cmd.extension
+            status = RoundStatus.OPEN if opens_at <= now else RoundStatus.SCHEDULED
+            if budget_reply_seconds is not None:
+                status = RoundStatus.PENDING_BUDGET
             await repo.insert_round(conn, {
                 "id": round_id, "pool_id": pool.pool_id, "pool_code": pool.code,
                 "pool_name": pool.name, "title": cmd.title, "description": cmd.description,
@@ -86,7 +94,7 @@ async def launch_round(db: asyncpg.Pool, cmd: LaunchRound, caller: Principal,
                 **acceptance(cmd),
                 "abnormal_price_review": cmd.abnormal_price_review,
                 "enquiries_until": cmd.enquiries_until,
-                "status": (RoundStatus.OPEN if opens_at <= now else RoundStatus.SCHEDULED).value,
+                "status": status.value,
                 "launched_by": caller.sub,
             }, invited)
             row = await repo.get_round(conn, round_id)
@@ -96,8 +104,14 @@ async def launch_round(db: asyncpg.Pool, cmd: LaunchRound, caller: Principal,
                 **body, "invited_supplier_ids": [str(m["supplier_id"]) for m in invited]})
             uow.audit(caller.sub, caller.role.value, "round.launched", f"/v1/rounds/{round_id}",
                       {"pool_id": str(pool.pool_id), "invited": len(invited)})
+            reservation = None
+            if budget_reply_seconds is not None:
+                reservation = await budget.request_reservation(
+                    uow, row, budget_reply_seconds, caller.sub, caller.role.value)
             log.info("round_launched", round_id=str(round_id), invited=len(invited))
-            return Outcome(201, {**body, "bid_count": 0, "bidder_count": 0},
+            return Outcome(201, {**body, "bid_count": 0, "bidder_count": 0,
+                                 "budget": await budget.budget_of(conn, round_id)
+                                 if reservation is not None else None},
                            f"/v1/rounds/{round_id}")
 
         return await once(uow, caller.caller_key, idempotency_key, fingerprint, action)
@@ -111,7 +125,7 @@ async def cancel_round(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal,
         if r is None:
             raise NotFound("the round")
         now = await repo.now(conn)
-        if r["status"] not in BIDDING_STATUSES or now >= r["closes_at"]:
+        if r["status"] not in CANCELLABLE_STATUSES or now >= r["closes_at"]:
             raise Conflict("only a round that has not closed can be cancelled",
                            slug="round-not-cancellable")
         await repo.set_status(conn, round_id, RoundStatus.CANCELLED, reason,
@@ -124,9 +138,10 @@ async def cancel_round(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal,
                                                **committed})
         uow.audit(caller.sub, caller.role.value, "round.cancelled", f"/v1/rounds/{round_id}",
                   {"reason": reason, "reason_code": reason_code.value})
+        await budget.round_ended(uow, round_id, "round cancelled")
         fresh = await repo.get_round(conn, round_id)
         assert fresh is not None
-        return round_public(fresh)
+        return {**round_public(fresh), "budget": await budget.budget_of(conn, round_id)}
 
 
 def _may_see_round(r: asyncpg.Record, caller: Principal | None, invited: bool) -> None:
@@ -160,6 +175,7 @@ async def round_view(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal | 
 async def _render_round(conn: Conn, r: asyncpg.Record, caller: Principal | None,
                         inv: asyncpg.Record | None, sealer: Sealer) -> dict[str, Any]:
     body = round_public(r)
+    body["budget"] = await budget.budget_of(conn, r["id"])
     sealed = sealed_round(r)
     staff = caller is not None and caller.role in (Role.PROCUREMENT_CENTER, Role.BUYER)
     if caller is not None and caller.role is Role.PROCUREMENT_CENTER:
@@ -179,7 +195,10 @@ async def _render_round(conn: Conn, r: asyncpg.Record, caller: Principal | None,
                 body["rank"] = await _own_rank(conn, r, inv, sealer)
     if result_public(r["status"], r["closed_at"] is not None):
         award = await awards_repo.live_award(conn, r["id"])
-        body["award"] = award_public(award) if award is not None else None
+        body["award"] = None
+        if award is not None:
+            body["award"] = award_public(award)
+            await budget.payments_of(conn, [body["award"]])
         body["ranking"] = ranking_public(await awards_repo.results(conn, r["id"]))
     return body
 
@@ -209,6 +228,7 @@ async def list_rounds(db: asyncpg.Pool, caller: Principal, *, status: str | None
         rows = await repo.list_rounds(conn, status=status, pool_id=pool_id, buyer_org=buyer_org,
                                       supplier_id=supplier_id, after=after, limit=limit)
         items = []
+        budgets = await budget.budgets_of(conn, [r["id"] for r in rows[:limit]])
         live: dict[uuid.UUID, tuple[int, int]] = {}
         if caller.role is not Role.SUPPLIER:
             live = await repo.bid_counts_many(
@@ -218,6 +238,7 @@ async def list_rounds(db: asyncpg.Pool, caller: Principal, *, status: str | None
             if supplier_id is not None:
                 inv = await bids_repo.invitation(conn, r["id"], supplier_id)
             body = round_public(r)
+            body["budget"] = budgets[r["id"]]
             if caller.role is not Role.SUPPLIER:
                 counted = (r["bid_count"], r["bidder_count"]) if r["bid_count"] is not None \
                     else live.get(r["id"], (0, 0))
