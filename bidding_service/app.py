@@ -6,18 +6,19 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bidding_service import ocds
+from bidding_service import SOURCE, ocds
 from bidding_service.api import RATE_LIMITER, RECEIPTS, SEALER, api
 from bidding_service.bids.receipts import ReceiptSigner
 from bidding_service.bids.sealed import Sealer
+from bidding_service.budget.consumers import budget_consumer
 from bidding_service.eligibility.consumers import on_pool_event
 from bidding_service.notices.service import project_notices
 from bidding_service.rounds import repository as rounds_repo
 from bidding_service.rounds import timer_repository
-from bidding_service.rounds.service import SOURCE
 from bidding_service.rounds.timer import RoundTimer
 from bidding_service.settings import BiddingSettings
 from shared.app import ServiceSpec, build_service_app
+from shared.broker import BUDGET_ANSWER_KEYS, BUDGET_REQUEST_KEYS, QueueSpec
 from shared.http import DB, METRICS
 from shared.ratelimit import RateLimiter
 from shared.settings import ServiceSettings
@@ -51,7 +52,14 @@ def build_app(settings: ServiceSettings, *, run_background: bool = True) -> web.
     spec = ServiceSpec(
         name="bidding-service",
         api=api,
-        consumers=[(settings.pool_events_queue, on_pool_event)],
+        # finance.md, "Queues": finance's requests queue, and this service's own queue of
+        # finance's answers (declared whatever BUDGET_RESERVATION says: rounds launched
+        # with `required` keep their loop when it is turned off).
+        queues=[QueueSpec(settings.finance_budget_queue, BUDGET_REQUEST_KEYS),
+                QueueSpec(settings.budget_answers_queue, BUDGET_ANSWER_KEYS)],
+        consumers=[(settings.pool_events_queue, on_pool_event),
+                   (settings.budget_answers_queue,
+                    budget_consumer(settings.round_min_duration_seconds, sealer))],
         ordered_sources=["/pool-service"],
         workers=[round_timer],
         extra_metrics=rounds_gauge,

@@ -26,6 +26,7 @@ RECEIPTS = web.AppKey("receipt_signer", ReceiptSigner)
 CENTER = Role.PROCUREMENT_CENTER
 BUYER = Role.BUYER
 SUPPLIER = Role.SUPPLIER
+FINANCE = Role.FINANCE
 
 
 def after_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 
 from shared.settings import ServiceSettings, decode_key
@@ -28,6 +30,16 @@ class BiddingSettings(ServiceSettings):
     # Retired receipt keys, still listed by GET /v1/keys so old receipts verify: their
     # public keys (32 bytes, base64 or base64url, e.g. the `x` of /v1/keys), comma-separated.
     receipt_retired_keys: str = ""
+    # finance.md: `required` makes every round launched from now on wait in
+    # `pending_budget` for finance's budget reservation; `off` is v1. Taken by each
+    # round at its launch.
+    budget_reservation: Literal["off", "required"] = "off"
+    # How long finance has to answer a reservation request (`reply_by`).
+    budget_reply_seconds: int = Field(default=3600, ge=1)
+    # The queue finance consumes budget.*.requested from (declared by this service).
+    finance_budget_queue: str = "finance.budget"
+    # This service's own queue of finance's answers and payments.
+    budget_answers_queue: str = "bidding-service.budget-answers"
 
     def unsafe_settings(self) -> list[tuple[str, str]]:
         unsafe = super().unsafe_settings()

@@ -18,13 +18,16 @@ from pydantic import ValidationError
 
 from procure.dlq_cli import dlq_app
 from procure.errors import ProcureError
+from procure.finance_cli import finance_app
+from procure.methods_cli import awards_app, questions_app, rotation_app
+from procure.rounds_cli import rounds_app
 from procure.settings import ProcureSettings, with_port
-from procure.ui import Ui, clock, money
+from procure.ui import Ui, money
 from procure.verify_cmd import audit_app, verify_command
 from shared.auth import Role, mint_token
 
 if TYPE_CHECKING:
-    from procure.client import Services
+    pass
 
 app = typer.Typer(
     name="procure", no_args_is_help=True, add_completion=False,
@@ -32,13 +35,14 @@ app = typer.Typer(
     help="Operate the pool and bidding services: run them, inspect pools and rounds, "
          "mint dev tokens, listen like a finance system, or watch a whole demo round.")
 pools_app = typer.Typer(no_args_is_help=True, help="Pools of pre-qualified suppliers.")
-rounds_app = typer.Typer(no_args_is_help=True, help="Secondary price competitions.")
-finance_app = typer.Typer(no_args_is_help=True, help="The finance integration.")
 app.add_typer(pools_app, name="pools")
 app.add_typer(rounds_app, name="rounds")
 app.add_typer(finance_app, name="finance")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(audit_app, name="audit")
+app.add_typer(rotation_app, name="rotation")
+app.add_typer(questions_app, name="questions")
+app.add_typer(awards_app, name="awards")
 app.command("verify")(verify_command)
 
 
@@ -258,196 +262,6 @@ def pools_list(
     _execute(ui, work())
 
 
-# ---------------------------------------------------------------- rounds
-
-
-class Disclosure(enum.StrEnum):
-    sealed = "sealed"
-    rank = "rank"
-
-
-@rounds_app.command("launch")
-def rounds_launch(
-    ctx: typer.Context,
-    pool: Annotated[str, typer.Option(help="The pool's code or id")],
-    title: Annotated[str, typer.Option(help="What is bought")],
-    ceiling: Annotated[str, typer.Option(help="Ceiling price in CNY, e.g. 380000.00")],
-    minutes: Annotated[float, typer.Option(min=0.01, help="How long the round is open")],
-    buyer_org: Annotated[str, typer.Option(help="The buying unit's org code")] = "WZ-SWJ",
-    buyer_name: Annotated[str, typer.Option(help="The buying unit's name")] = "温州市商务局",
-    budget_line: Annotated[str, typer.Option(help="The finance system's budget item")
-                           ] = "GENERAL-0001",
-    description: Annotated[str, typer.Option(help="Details for the suppliers")] = "",
-    min_bids: Annotated[int, typer.Option(min=1, help="Fewer valid bids: the round fails")
-                        ] = 3,
-    sme_deduction: Annotated[str, typer.Option(
-        help="Price deduction for small and micro suppliers, 0 to 0.20")] = "0",
-    disclosure: Annotated[Disclosure, typer.Option(help="sealed, or rank (own rank shown)")
-                          ] = Disclosure.sealed,
-    min_decrement: Annotated[str | None, typer.Option(
-        help="Each new own bid at least this much lower")] = None,
-    extension: Annotated[str | None, typer.Option(
-        help="Anti-sniping WINDOW,EXTEND,MAX (seconds, seconds, times), e.g. 60,120,5")
-    ] = None,
-    acceptance_hours: Annotated[float | None, typer.Option(
-        min=0.001, help="Hours the winner has to accept (default 72)")] = None,
-    opens_in_minutes: Annotated[float, typer.Option(
-        min=0, help="Open later instead of at once")] = 0.0,
-    idempotency_key: Annotated[str | None, typer.Option(
-        help="Retrying with the same key launches nothing new")] = None,
-    watch: Annotated[bool, typer.Option("--watch", help="Then follow it live")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the round as JSON")] = False,
-) -> None:
-    """Launch a round in a pool; every admitted supplier is invited."""
-    from procure.client import services
-    from procure.rounds import LaunchSpec, launch, parse_extension
-
-    state = _state(ctx)
-    ui = state.ui()
-
-    async def work() -> int:
-        spec = LaunchSpec(
-            title=title, ceiling=ceiling, seconds=minutes * 60, buyer_org=buyer_org,
-            buyer_name=buyer_name, budget_line=budget_line, description=description,
-            min_bids=min_bids, sme_deduction=sme_deduction, disclosure=disclosure.value,
-            min_decrement=min_decrement,
-            extension=parse_extension(extension) if extension else None,
-            acceptance_seconds=round(acceptance_hours * 3600) if acceptance_hours else None,
-            opens_in_seconds=opens_in_minutes * 60)
-        async with services(state.settings) as api:
-            target = await api.find_pool(pool)
-            rnd = await launch(api, target, spec, idempotency_key)
-            if as_json:
-                typer.echo(json.dumps(rnd, ensure_ascii=False))
-            else:
-                ui.say(f"launched round {rnd['id']} in {target['name']} ({target['code']}): "
-                       f"{rnd['status']}, {rnd['invited_count']} suppliers invited, "
-                       f"ceiling {money(rnd['ceiling_price'])}, closes at "
-                       f"{clock(rnd['closes_at'])}", style="green")
-                if not watch:
-                    ui.say(f"follow it with: procure rounds watch {rnd['id']}")
-            if watch:
-                return await _watch(api, ui, str(rnd["id"]), 0.5)
-        return 0
-
-    _execute(ui, work())
-
-
-@rounds_app.command("watch")
-def rounds_watch(
-    ctx: typer.Context,
-    round_id: Annotated[str, typer.Argument(help="The round's id")],
-    poll: Annotated[float, typer.Option(min=0.1, help="Seconds between looks")] = 0.5,
-) -> None:
-    """Follow a round live (countdown, bids, bidders, extensions), then its award."""
-    from procure.client import services
-
-    state = _state(ctx)
-    ui = state.ui()
-
-    async def work() -> int:
-        async with services(state.settings) as api:
-            return await _watch(api, ui, _uuid(round_id), poll)
-
-    _execute(ui, work())
-
-
-async def _watch(api: Services, ui: Ui, round_id: str, poll: float) -> int:
-    from procure.watch import RoundView, follow, show_award
-
-    view = RoundView(ui)
-    with view.live():
-        final = await follow(api, round_id, view, poll=poll)
-    ui.blank()
-    show_award(ui, final)
-    return 0
-
-
-@rounds_app.command("show")
-def rounds_show(
-    ctx: typer.Context,
-    round_id: Annotated[str, typer.Argument(help="The round's id")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the round as JSON")] = False,
-) -> None:
-    """One round as the procurement center sees it (and its award, once awarded)."""
-    from procure.client import services
-    from procure.watch import show_round
-
-    state = _state(ctx)
-    ui = state.ui()
-
-    async def work() -> int:
-        async with services(state.settings) as api:
-            rnd = await api.bidding.get(f"/v1/rounds/{_uuid(round_id)}",
-                                        token=api.tokens.center())
-        if as_json:
-            typer.echo(json.dumps(rnd, ensure_ascii=False))
-        else:
-            show_round(ui, rnd)
-        return 0
-
-    _execute(ui, work())
-
-
-def _uuid(text: str) -> str:
-    try:
-        return str(uuid.UUID(text))
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a round id (a UUID)") from None
-
-
-# ---------------------------------------------------------------- finance
-
-
-@finance_app.command("listen")
-def finance_listen(
-    ctx: typer.Context,
-    out: Annotated[Path, typer.Option(help="JSON-lines file the events are appended to")
-                   ] = Path("awards.jsonl"),
-    count: Annotated[int | None, typer.Option(
-        min=1, help="Stop after this many new events")] = None,
-    timeout: Annotated[float | None, typer.Option(
-        min=0.1, help="Stop after this many seconds")] = None,
-) -> None:
-    """Consume the durable finance queue (award.*, round.failed) into a JSON-lines file.
-
-    Each event is appended and fsync'ed before it is acknowledged; ids already in the
-    file are acknowledged and skipped, so a redelivery never writes an event twice.
-    """
-    from procure.finance import FinanceListener, describe
-
-    state = _state(ctx)
-    ui = state.ui()
-
-    def on_event(event: dict[str, Any], fresh: bool) -> None:
-        if fresh:
-            ui.say(describe(event), style="green" if event.get("type") ==
-                   "award.published" else None)
-        else:
-            ui.say(f"already recorded, skipped: {event.get('type')} {event.get('id')}",
-                   style="dim")
-
-    async def work() -> int:
-        listener = FinanceListener(state.settings, out, on_event, ui.warn)
-        await listener.connect()
-        try:
-            ui.say(f"listening on {listener.queue_name} (bound to "
-                   f"{', '.join(listener.routing_keys)} on {state.settings.events_exchange}); "
-                   f"appending to {out} ({len(listener.file.ids)} events already there)",
-                   style="dim")
-            written = await listener.run(count=count, max_seconds=timeout)
-        finally:
-            await listener.close()
-        ui.say(f"{written} new event(s) written to {out}; {listener.skipped} duplicate(s) "
-               "skipped", style="dim")
-        if count is not None and written < count:
-            ui.fail(f"timed out after {timeout:g} s with {written} of {count} events")
-            return 1
-        return 0
-
-    _execute(ui, work())
-
-
 # ---------------------------------------------------------------- demo
 
 
@@ -462,8 +276,11 @@ def demo(
         help="The finance listener's JSON-lines file (default: a temp file)")] = None,
     seed: Annotated[int | None, typer.Option(
         help="Random seed for the bidders' behaviour (default: a new one)")] = None,
+    ledger: Annotated[Path | None, typer.Option(
+        help="The reference finance system's ledger (default: a temp file)")] = None,
 ) -> None:
-    """A whole round end to end: suppliers, admission, live bidding, award, finance.
+    """A whole round end to end: suppliers, admission, budget reservation, live bidding,
+    award, acceptance, budget commit, a payment.
 
     Uses the running services, or starts them (as `procure run` does) and stops them at
     the end. The last line is `AWARD <award_id> <supplier_id> <amount>`.
@@ -474,4 +291,5 @@ def demo(
     ui = state.ui(plain=non_interactive)
     interactive = not non_interactive and ui.rich and sys.stdin.isatty()
     _execute(ui, run_demo(state.settings, ui, round_seconds=round_seconds,
-                          finance_out=finance_out, interactive=interactive, seed=seed))
+                          finance_out=finance_out, interactive=interactive, seed=seed,
+                          ledger=ledger))

@@ -105,6 +105,9 @@ class ServiceClient:
     async def post(self, path: str, **kw: Any) -> Json:
         return await self.request("POST", path, **kw)
 
+    async def put(self, path: str, **kw: Any) -> Json:
+        return await self.request("PUT", path, **kw)
+
     async def ready(self) -> bool:
         """True when GET /readyz answers 200 (database and broker reachable)."""
         try:

@@ -3,7 +3,10 @@
 Suppliers are registered and admitted, a round is launched in the overseas study trip
 pool, supplier bots bid the way suppliers do (a few early, most in the last seconds,
 some fight over the anti-sniping extension), one supplier is suspended mid-round, the
-winner accepts, and the finance listener records the award from the broker.
+winner accepts, and the finance listener records the award from the broker. With the
+budget loop (the services the demo starts run BUDGET_RESERVATION=required), the reference
+finance system reserves the round's budget before it opens, commits it on acceptance and
+reports a payment.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 from procure.client import Json, Services, services
 from procure.credit_codes import DIVISIONS, make_credit_code
+from procure.demo_budget import DemoFinance
 from procure.errors import ApiError, ProcureError
 from procure.finance import FinanceListener, describe
 from procure.rounds import Extension, LaunchSpec, launch
@@ -219,9 +223,12 @@ def plan_bots(members: list[Member], ceiling: Decimal, seconds: float, window: i
 
 class Demo:
     def __init__(self, settings: ProcureSettings, ui: Ui, *, round_seconds: float,
-                 finance_out: Path | None, interactive: bool, seed: int | None) -> None:
+                 finance_out: Path | None, interactive: bool, seed: int | None,
+                 ledger: Path | None = None) -> None:
         self.settings = settings
         self.ui = ui
+        self.budget = DemoFinance(settings, ui, ledger or Path(tempfile.gettempdir()) /
+                                  "procure-demo" / "ledger.json")
         self.seconds = round_seconds
         self.finance_out = finance_out or Path(tempfile.gettempdir()) / "procure-demo" / \
             "awards.jsonl"
@@ -257,8 +264,10 @@ class Demo:
                             f"(bound to {', '.join(listener.routing_keys)}) into "
                             f"{self.finance_out}")
                 self._listening = listening
+                await self.budget.start(self._round_spec(Decimal(0)).budget_line)
                 award_line = await self._story(api)
         finally:
+            await self.budget.stop()
             if listening is not None:
                 listening.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -288,7 +297,8 @@ class Demo:
         names = " and ".join(f"the {key} service" for key in missing)
         self.ui.say(f"starting {names} (as `procure run` does); their logs go to {log_path}")
         self.stack = ServiceStack(self.settings, self.ui, FileLogs(log_path), which=missing,
-                                  round_min_seconds=min(10, int(self.seconds)))
+                                  round_min_seconds=min(10, int(self.seconds)),
+                                  extra_env={"BUDGET_RESERVATION": "required"})
         await self.stack.start()
         for child in self.stack.children:
             self.ui.say(f"{child.service.title} listening on {child.service.url}")
@@ -338,6 +348,7 @@ class Demo:
         ui.say(f"  anti-sniping: a best bid in the last {ext.get('window_seconds')} s extends "
                f"the round by {ext.get('extend_seconds')} s, at most "
                f"{ext.get('max_extensions')} times")
+        rnd = await self.budget.reserved(api, rnd)
         self.view.update(rnd)
 
         with self.view.live():
@@ -354,6 +365,7 @@ class Demo:
                                           token=api.tokens.supplier(winner["id"]), json={})
         ui.say(f"{winner['name']} accepted the award ({accepted['status']}, "
                f"{clock(accepted.get('decided_at'))})", style="green")
+        await self.budget.committed_and_paid(api, award)
 
         ui.heading("4. finance")
         published = await self._finance_event(award["id"], "award.published", 30)
@@ -665,7 +677,8 @@ async def _wait_for_enter() -> None:
 
 
 async def run_demo(settings: ProcureSettings, ui: Ui, *, round_seconds: float,
-                   finance_out: Path | None, interactive: bool, seed: int | None) -> int:
+                   finance_out: Path | None, interactive: bool, seed: int | None,
+                   ledger: Path | None = None) -> int:
     """`procure demo`."""
     return await Demo(settings, ui, round_seconds=round_seconds, finance_out=finance_out,
-                      interactive=interactive, seed=seed).run()
+                      interactive=interactive, seed=seed, ledger=ledger).run()

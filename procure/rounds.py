@@ -28,6 +28,7 @@ class LaunchSpec:
     buyer_name: str
     budget_line: str
     description: str = ""
+    method: str = "price_competition"
     min_bids: int = 3
     sme_deduction: str = "0"
     disclosure: str = "sealed"
@@ -35,6 +36,8 @@ class LaunchSpec:
     extension: Extension | None = None
     acceptance_seconds: int | None = None
     opens_in_seconds: float = 0.0
+    acceptance_working_days: int | None = None
+    abnormal_price_review: bool = False
 
     def body(self, pool_id: str, now: datetime | None = None) -> dict[str, Any]:
         """The POST /v1/rounds body; times are this machine's clock, the service's decides."""
@@ -58,6 +61,45 @@ class LaunchSpec:
                                  "max_extensions": self.extension.max_extensions}
         if self.acceptance_seconds is not None:
             body["acceptance_seconds"] = self.acceptance_seconds
+        if self.acceptance_working_days is not None:
+            body["acceptance_working_days"] = self.acceptance_working_days
+        if self.abnormal_price_review:
+            body["abnormal_price_review"] = True
+        return body
+
+
+@dataclass(frozen=True)
+class FixedSpec:
+    """A direct selection or a rotation: a fixed, public amount, awarded at launch."""
+
+    method: str
+    title: str
+    amount: str
+    buyer_org: str
+    buyer_name: str
+    budget_line: str
+    description: str = ""
+    supplier_id: str | None = None
+    justification: str | None = None
+    acceptance_seconds: int | None = None
+    acceptance_working_days: int | None = None
+
+    def body(self, pool_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "method": self.method, "pool_id": pool_id, "title": self.title,
+            "description": self.description,
+            "buyer": {"org": self.buyer_org, "name": self.buyer_name},
+            "budget_line": self.budget_line, "amount": decimal_text(self.amount)}
+        if self.method == "direct_selection":
+            if not self.supplier_id or not self.justification:
+                raise ProcureError("--method direct_selection needs --supplier and "
+                                   "--justification (20 to 2000 characters)")
+            body["supplier_id"] = self.supplier_id
+            body["justification"] = self.justification
+        if self.acceptance_seconds is not None:
+            body["acceptance_seconds"] = self.acceptance_seconds
+        if self.acceptance_working_days is not None:
+            body["acceptance_working_days"] = self.acceptance_working_days
         return body
 
 
@@ -82,7 +124,7 @@ def parse_extension(text: str) -> Extension:
     return Extension(window, extend, most)
 
 
-async def launch(api: Services, pool: Json, spec: LaunchSpec,
+async def launch(api: Services, pool: Json, spec: LaunchSpec | FixedSpec,
                  idempotency_key: str | None = None) -> Json:
     """POST /v1/rounds as the center; the key makes a retried launch create nothing new."""
     return await api.bidding.post(

@@ -27,6 +27,8 @@ class ProcureSettings(BaseSettings):
     # tokens it signs work only against services running with DEV_MODE=true.
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     finance_queue: str = "finance.awards"
+    # The budget loop's requests queue (finance.md), as the bidding service declares it.
+    finance_budget_queue: str = "finance.budget"
     # Only `procure run` and `procure demo` use it: to check PostgreSQL before starting
     # the services (which read the same variable themselves).
     database_url: str = Field(default=_SERVICE_DEFAULTS["database_url"].default)

@@ -169,7 +169,7 @@ class ServiceStack:
 
     def __init__(self, settings: ProcureSettings, ui: Ui, logs: LogSink, *,
                  which: Iterable[str] = (POOL, BIDDING, PORTAL), round_min_seconds: int = 10,
-                 seed: bool = True) -> None:
+                 seed: bool = True, extra_env: dict[str, str] | None = None) -> None:
         defs = service_defs(settings)
         self.services = [defs[key] for key in (POOL, BIDDING, PORTAL) if key in set(which)]
         self._settings = settings
@@ -177,6 +177,7 @@ class ServiceStack:
         self._logs = logs
         self._round_min = round_min_seconds
         self._seed = seed
+        self._extra_env = dict(extra_env or {})
         self.children: list[Child] = []
         self._hurry = asyncio.Event()
 
@@ -199,6 +200,7 @@ class ServiceStack:
             "PYTHONUNBUFFERED": "1",
             # The portal reads the two services' public APIs.
             "POOL_SERVICE_URL": s.pool_url, "BIDDING_SERVICE_URL": s.bidding_url,
+            **self._extra_env,
         })
         if service is not None:
             env["HTTP_HOST"] = service.host

@@ -102,8 +102,13 @@ async def declare_queue(channel: AbstractChannel, exchange: AbstractExchange,
     return queue
 
 
-# What the finance queue receives: every award event and failed rounds.
-FINANCE_KEYS = ("award.*", "round.failed")
+# What the finance queue receives: every award event, failed and cancelled rounds.
+FINANCE_KEYS = ("award.*", "round.failed", "round.cancelled")
+# finance.md, "Queues": the bidding service's requests to finance (`finance.budget`)
+# and finance's answers, consumed on the bidding service's own queue.
+BUDGET_REQUEST_KEYS = ("budget.*.requested",)
+BUDGET_ANSWER_KEYS = ("budget.reserved", "budget.refused", "budget.committed",
+                      "budget.released", "payment.recorded")
 # The pool service's queue gets every event of a round's partition (round.*, award.*,
 # budget.*), not only the award.* it acts on: so it sees each `sequence` of the bidding
 # service's round partitions and can tell a missing event from one it does not need.

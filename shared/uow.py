@@ -124,6 +124,18 @@ class UnitOfWork:
             await self.flush_audit()
 
 
+class JoinedUnit(UnitOfWork):
+    """A unit of work inside a transaction its caller owns (an inbox consumer's): the
+    same `emit`/`audit`, written by `flush()` on that connection before it commits."""
+
+    def __init__(self, conn: Conn, source: str) -> None:
+        super().__init__(None, source)  # type: ignore[arg-type]
+        self._conn = conn
+
+    async def flush(self) -> None:
+        await self._flush()
+
+
 async def write_audit(conn: Conn, actor: str, role: str, action: str, subject: object,
                       details: dict[str, Any] | None = None) -> None:
     """An audit entry on `conn`, for changes made outside a UnitOfWork (event consumers).

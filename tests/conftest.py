@@ -48,6 +48,8 @@ def broker_names(run_id: str) -> dict[str, str]:
         "AWARDS_QUEUE": f"test.{run_id}.pool-service.awards",
         "POOL_EVENTS_QUEUE": f"test.{run_id}.bidding-service.pool-events",
         "FINANCE_QUEUE": f"test.{run_id}.finance.awards",
+        "FINANCE_BUDGET_QUEUE": f"test.{run_id}.finance.budget",
+        "BUDGET_ANSWERS_QUEUE": f"test.{run_id}.bidding-service.budget-answers",
     }
 
 

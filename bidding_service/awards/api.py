@@ -6,6 +6,7 @@ from aiohttp import web
 
 from bidding_service.awards import service
 from bidding_service.routes import (
+    CENTER,
     SUPPLIER,
     after_cursor,
     api,
@@ -13,10 +14,13 @@ from bidding_service.routes import (
 )
 from bidding_service.schemas import (
     AcceptAward,
-    AwardOut,
     AwardPage,
     AwardQuery,
+    AwardView,
+    CancelAward,
     DeclineAward,
+    ReviewAward,
+    ReviewDecision,
 )
 from shared.http import (
     DB,
@@ -29,7 +33,7 @@ from shared.http import (
 
 
 @api.route("POST", "/v1/awards/{award_id}/accept", summary="The winner accepts its award",
-           roles=(SUPPLIER,), body=AcceptAward, response=AwardOut, errors=(404, 409))
+           roles=(SUPPLIER,), body=AcceptAward, response=AwardView, errors=(404, 409))
 async def accept_award(request: web.Request) -> web.Response:
     caller = await authenticate(request, SUPPLIER)
     award_id = path_uuid(request, "award_id")
@@ -40,7 +44,7 @@ async def accept_award(request: web.Request) -> web.Response:
 
 @api.route("POST", "/v1/awards/{award_id}/decline",
            summary="The winner declines; the next-ranked bidder gets a new award",
-           roles=(SUPPLIER,), body=DeclineAward, response=AwardOut, errors=(404, 409))
+           roles=(SUPPLIER,), body=DeclineAward, response=AwardView, errors=(404, 409))
 async def decline_award(request: web.Request) -> web.Response:
     caller = await authenticate(request, SUPPLIER)
     award_id = path_uuid(request, "award_id")
@@ -58,7 +62,29 @@ async def list_awards(request: web.Request) -> web.Response:
     return render(page(items, after))
 
 
-@api.route("GET", "/v1/awards/{award_id}", summary="One result notice", response=AwardOut,
+@api.route("GET", "/v1/awards/{award_id}", summary="One result notice", response=AwardView,
            errors=(404,))
 async def get_award(request: web.Request) -> web.Response:
     return render(await service.get_award(request.app[DB], path_uuid(request, "award_id")))
+
+
+@api.route("POST", "/v1/awards/{award_id}/cancel",
+           summary="The center cancels an award (a correction, on the record)",
+           roles=(CENTER,), body=CancelAward, response=AwardView, errors=(404, 409))
+async def cancel_award(request: web.Request) -> web.Response:
+    caller = await authenticate(request, CENTER)
+    award_id = path_uuid(request, "award_id")
+    cmd = await parse_body(request, CancelAward)
+    return render(await service.cancel_award(request.app[DB], award_id, caller, cmd.reason_code,
+                                             cmd.reason, cmd.reaward_next))
+
+
+@api.route("POST", "/v1/awards/{award_id}/review",
+           summary="The center confirms or rejects an award held for an abnormally low price",
+           roles=(CENTER,), body=ReviewAward, response=AwardView, errors=(404, 409))
+async def review_award(request: web.Request) -> web.Response:
+    caller = await authenticate(request, CENTER)
+    award_id = path_uuid(request, "award_id")
+    cmd = await parse_body(request, ReviewAward)
+    return render(await service.review_award(request.app[DB], award_id, caller,
+                                             cmd.decision is ReviewDecision.CONFIRM, cmd.note))

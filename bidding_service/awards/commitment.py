@@ -18,7 +18,7 @@ from bidding_service.bids.amounts import bid_amount
 from bidding_service.bids.receipts import bid_leaf
 from bidding_service.bids.sealed import Sealer
 from bidding_service.rounds import repository as rounds_repo
-from bidding_service.rounds.domain import BIDDING_STATUSES, RoundStatus
+from bidding_service.rounds.domain import BIDDING_STATUSES, bids_sealed
 from shared.auth import Principal, Role
 from shared.db import Conn
 from shared.errors import Conflict, Forbidden, NotFound
@@ -112,7 +112,7 @@ async def bid_proof(db: asyncpg.Pool, sealer: Sealer, round_id: uuid.UUID, bid_i
             raise Forbidden("this is not your bid")
         if r["bids_root"] is None or r["status"] in BIDDING_STATUSES:
             raise Conflict("proofs exist once the round has closed", slug="sealed")
-        if r["status"] == RoundStatus.CANCELLED and not own:
+        if bids_sealed(r["status"], r["closed_at"] is not None) and not own:
             raise Conflict("a cancelled round's bids stay sealed", slug="sealed")
         found = await proof(conn, sealer, round_id, bid_id, r["bids_root"])
     if found is None:

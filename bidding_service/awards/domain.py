@@ -17,10 +17,23 @@ CENT = Decimal("0.01")
 
 
 class AwardStatus(enum.StrEnum):
+    PENDING_REVIEW = "pending_review"
     PUBLISHED = "published"
     ACCEPTED = "accepted"
     DECLINED = "declined"
     EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+
+# An award the center may still cancel.
+CANCELLABLE = (AwardStatus.PUBLISHED, AwardStatus.PENDING_REVIEW, AwardStatus.ACCEPTED)
+# The supplier's own refusals (the pool service records them; nothing else is one).
+REFUSALS = (AwardStatus.DECLINED, AwardStatus.EXPIRED)
+
+# ProZorro's thresholds for an abnormally low price (spec methods.md).
+LOW_VS_MEAN = Decimal("0.6")
+LOW_VS_NEXT = Decimal("0.7")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +79,12 @@ def evaluate(candidates: list[Candidate], sme_deduction: Decimal) -> list[Ranked
     ordered = sorted(((key(c), c) for c in candidates), key=lambda kc: kc[0])
     return [Ranked(i, c, k[0].quantize(CENT, rounding=ROUND_HALF_UP))
             for i, (k, c) in enumerate(ordered, start=1)]
+
+
+def abnormally_low(price: Decimal, others: int, others_mean: Decimal | None,
+                   next_price: Decimal | None) -> bool:
+    """The winner's evaluated `price` is abnormally low against the `others` valid bids of
+    bidders not yet awarded: <= 0.6 x their mean, or <= 0.7 x the next-ranked one's."""
+    if others == 0 or others_mean is None or next_price is None:
+        return False
+    return price <= LOW_VS_MEAN * others_mean or price <= LOW_VS_NEXT * next_price

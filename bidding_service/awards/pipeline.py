@@ -1,20 +1,29 @@
-"""The one award pipeline: every award of every round is created here, and every
-refusal (decline, expiry) passes the round on from here."""
+"""The one award pipeline: every award of every method is created here
+(`publish_award`), and every award that ends without a contract (decline, expiry,
+rejection, cancellation with `reaward_next`) passes the round on from here
+(`award_next`): the next-ranked valid bidder of a price competition, the next supplier
+in the rotation order, or nobody for a direct selection."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import orjson
 import structlog
 
 from bidding_service.awards import repository as repo
-from bidding_service.awards.domain import AwardStatus
+from bidding_service.awards.calendar import is_workday_or_weekday
+from bidding_service.awards.domain import AwardStatus, abnormally_low
 from bidding_service.awards.views import award_public
+from bidding_service.budget import service as budget
 from bidding_service.eligibility import service as eligibility
+from bidding_service.methods import rotation
 from bidding_service.rounds import repository as rounds_repo
-from bidding_service.rounds.domain import RoundStatus
+from bidding_service.rounds.domain import Method, RoundStatus, acceptance_deadline
 from shared.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -23,23 +32,35 @@ log = structlog.get_logger(__name__)
 EVENT_RANKING_ENTRIES = 100
 
 
-async def publish_award(uow: UnitOfWork, r: asyncpg.Record, rank: int, *,
-                         check_eligibility: bool = True) -> bool:
-    """Award the round to the bidder at `rank` (for a fallback award: the first from
-    there on still admitted in the pool); False when nobody is left.
+def accept_by(r: asyncpg.Record, now: datetime, zone: str) -> datetime:
+    """The acceptance deadline of an award of round `r` published (or confirmed) now."""
+    return acceptance_deadline(now, ZoneInfo(zone), seconds=r["acceptance_seconds"],
+                               working_days=r["acceptance_working_days"],
+                               is_workday=is_workday_or_weekday)
 
-    The close itself awards rank 1 unchecked: its ranking holds only bidders still
-    invited, and suspensions wait for the close on the round's key-share lock.
-    """
+
+async def publish_award(uow: UnitOfWork, r: asyncpg.Record, result: asyncpg.Record, *,
+                        rotation_period: int | None = None) -> asyncpg.Record:
+    """Create the award of `result` (a row of the round's ranking), publish its notice.
+
+    A price competition's award is checked for an abnormally low price against the
+    valid bids of the bidders not yet awarded in the round; with
+    `abnormal_price_review` such an award waits for the center (`pending_review`, no
+    acceptance window yet)."""
     conn = uow.conn
-    if check_eligibility:
-        result = await eligibility.next_admitted_result(uow, r, rank)
-    else:
-        result = await repo.result_at_rank(conn, r["id"], rank)
-    if result is None:
-        return False
+    method = Method(r["method"])
+    low: bool | None = None
+    if method is Method.PRICE_COMPETITION:
+        others, mean, lowest = await repo.unawarded_prices(conn, r["id"], result["rank"])
+        low = abnormally_low(result["evaluated_amount"], others, mean, lowest)
+    pending = bool(low) and r["abnormal_price_review"]
+    now, zone = await rounds_repo.clock_zone(conn)
     award_id = uuid.uuid4()
-    await repo.insert_award(conn, award_id, r, result, r["acceptance_seconds"])
+    await repo.insert_award(conn, award_id, r, result, {
+        "status": (AwardStatus.PENDING_REVIEW if pending else AwardStatus.PUBLISHED).value,
+        "accept_by": None if pending else accept_by(r, now, zone),
+        "method": method.value, "justification": r["justification"],
+        "abnormally_low": low, "rotation_period": rotation_period})
     ranking, ranking_size = await repo.ranking_json(conn, r["id"], EVENT_RANKING_ENTRIES)
     # The notice carries the audit head with this transaction's entries (the close's bid
     # entries among them); taken last, so the chain's lock is held only to the commit.
@@ -53,23 +74,56 @@ async def publish_award(uow: UnitOfWork, r: asyncpg.Record, rank: int, *,
         "ranking": orjson.Fragment(ranking),
         "ranking_size": ranking_size, "ranking_url": f"/v1/rounds/{r['id']}/ranking",
     })
-    return True
+    if low:
+        log.info("award_abnormally_low", round_id=str(r["id"]), award_id=str(award_id),
+                 pending_review=pending)
+    return award
+
+
+async def award_next(uow: UnitOfWork, r: asyncpg.Record, after: asyncpg.Record) -> bool:
+    """Award round `r` to whoever comes after award `after` by the round's method;
+    False when nobody is left (the caller fails or cancels the round)."""
+    method = Method(r["method"])
+    if method is Method.PRICE_COMPETITION:
+        result = await eligibility.next_admitted_result(uow, r, after["rank"] + 1)
+        if result is None:
+            return False
+        await publish_award(uow, r, result)
+        return True
+    if method is Method.ROTATION:
+        turn = await rotation.next_result(uow.conn, r)
+        if turn is None:
+            return False
+        await publish_award(uow, r, turn.result, rotation_period=turn.period)
+        return True
+    return False  # direct selection: there is no runner-up
+
+
+def decision_event(award: asyncpg.Record, at: datetime, **fields: Any) -> dict[str, Any]:
+    """The data of award.declined/expired/cancelled/rejected/confirmed."""
+    return {"award_id": str(award["id"]), "round_id": str(award["round_id"]),
+            "supplier_id": str(award["supplier_id"]), "at": at.isoformat(),
+            **{k: v for k, v in fields.items() if v is not None}}
 
 
 async def pass_on(uow: UnitOfWork, award: asyncpg.Record, status: AwardStatus,
-                  reason: str) -> None:
-    """Decline or expiry: record it, then award the next-ranked bidder or fail the round."""
+                  reason: str | None, **fields: Any) -> asyncpg.Record:
+    """Record an award's end without a contract (declined, expired, rejected, cancelled
+    with `reaward_next`), then award the next one by the round's method or fail the
+    round. Returns the round row (locked)."""
     conn = uow.conn
     r = await rounds_repo.get_round(conn, award["round_id"], lock="FOR UPDATE")
     assert r is not None
-    at = await repo.decide_award(conn, award["id"], status, reason)
-    uow.emit(f"award.{status.value}", award["id"], {
-        "award_id": str(award["id"]), "round_id": str(award["round_id"]),
-        "supplier_id": str(award["supplier_id"]), "at": at.isoformat(), "reason": reason})
-    if await publish_award(uow, r, award["rank"] + 1):
+    at = await repo.decide_award(conn, award["id"], status, reason, fields.get("reason_code"),
+                                 fields.get("note"))
+    uow.emit(f"award.{status.value}", award["id"],
+             decision_event(award, at, reason=reason, **fields))
+    if await award_next(uow, r, award):
         await rounds_repo.set_status(conn, r["id"], RoundStatus.REAWARDED)
     else:
         await rounds_repo.set_status(conn, r["id"], RoundStatus.FAILED, "no_acceptance")
         uow.emit("round.failed", r["id"], {"round_id": str(r["id"]), "reason": "no_acceptance"})
-    log.info("award_refused", round_id=str(r["id"]), award_id=str(award["id"]),
+        await budget.round_ended(uow, r["id"], "no_acceptance")
+    log.info("award_passed_on", round_id=str(r["id"]), award_id=str(award["id"]),
              status=status.value)
+    return r

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -39,19 +40,54 @@ async def result_at_rank(conn: Conn, round_id: uuid.UUID, rank: int) -> asyncpg.
 
 
 async def insert_award(conn: Conn, award_id: uuid.UUID, rnd: asyncpg.Record,
-                       result: asyncpg.Record, accept_seconds: int) -> asyncpg.Record:
+                       result: asyncpg.Record, fields: dict[str, Any]) -> asyncpg.Record:
     row = await conn.fetchrow(
         """
         INSERT INTO awards (id, round_id, pool_id, rank, supplier_id, status, amount,
-                            evaluated_amount, awarded_at, accept_by)
-        VALUES ($1, $2, $3, $4, $5, 'published', $6, $7, clock_timestamp(),
-                clock_timestamp() + make_interval(secs => $8))
+                            evaluated_amount, awarded_at, accept_by, method, justification,
+                            abnormally_low, rotation_period)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, clock_timestamp(), $9, $10, $11, $12, $13)
         RETURNING *
         """,
         award_id, rnd["id"], rnd["pool_id"], result["rank"], result["supplier_id"],
-        result["amount"], result["evaluated_amount"], accept_seconds)
+        fields["status"], result["amount"], result["evaluated_amount"], fields["accept_by"],
+        fields["method"], fields["justification"], fields["abnormally_low"],
+        fields["rotation_period"])
     assert row is not None
     return row
+
+
+async def insert_result(conn: Conn, round_id: uuid.UUID, member: asyncpg.Record,
+                        amount: Decimal) -> asyncpg.Record:
+    """A fixed-amount round's next ranking row (direct selection, rotation): the
+    supplier offered the award, at the round's amount, ranked after those before."""
+    row = await conn.fetchrow(
+        """
+        INSERT INTO round_results (round_id, rank, supplier_id, name, credit_code, kind, size,
+                                   amount, evaluated_amount, final_bid_at)
+        SELECT $1, coalesce(max(rank), 0) + 1, $2, $3, $4, $5, $6, $7, $7, clock_timestamp()
+          FROM round_results WHERE round_id = $1
+        RETURNING *
+        """, round_id, member["supplier_id"], member["name"], member["credit_code"],
+        member["kind"], member["size"], amount)
+    assert row is not None
+    return row
+
+
+async def unawarded_prices(conn: Conn, round_id: uuid.UUID, rank: int,
+                           ) -> tuple[int, Decimal | None, Decimal | None]:
+    """The valid bids of the round's bidders not yet awarded, other than `rank`'s: their
+    number, mean and lowest evaluated price (the inputs of `domain.abnormally_low`)."""
+    row = await conn.fetchrow(
+        """
+        SELECT count(*) AS n, avg(x.evaluated_amount) AS mean, min(x.evaluated_amount) AS low
+          FROM round_results x
+         WHERE x.round_id = $1 AND x.rank <> $2 AND x.skipped_at IS NULL
+           AND NOT EXISTS (SELECT 1 FROM awards a
+                            WHERE a.round_id = x.round_id AND a.supplier_id = x.supplier_id)
+        """, round_id, rank)
+    assert row is not None
+    return int(row["n"]), row["mean"], row["low"]
 
 
 AWARD_SELECT = """
@@ -97,11 +133,26 @@ async def list_awards(conn: Conn, *, pool_id: uuid.UUID | None, buyer_org: str |
 
 
 async def decide_award(conn: Conn, award_id: uuid.UUID, status: str, reason: str | None,
-                       ) -> datetime:
+                       reason_code: str | None = None, note: str | None = None) -> datetime:
     at: datetime = await conn.fetchval(
-        "UPDATE awards SET status = $2, decided_at = clock_timestamp(), decision_reason = $3"
-        " WHERE id = $1 RETURNING decided_at", award_id, status, reason)
+        "UPDATE awards SET status = $2, decided_at = clock_timestamp(), decision_reason = $3,"
+        " reason_code = $4, note = $5 WHERE id = $1 RETURNING decided_at",
+        award_id, status, reason, reason_code, note)
     return at
+
+
+async def confirm_award(conn: Conn, award_id: uuid.UUID, accept_by: datetime, note: str,
+                        ) -> datetime:
+    """A reviewed award confirmed: published, its acceptance window starting now."""
+    at: datetime = await conn.fetchval(
+        "UPDATE awards SET status = 'published', accept_by = $2, note = $3"
+        " WHERE id = $1 RETURNING clock_timestamp()", award_id, accept_by, note)
+    return at
+
+
+async def awards_of_round(conn: Conn, round_id: uuid.UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(AWARD_SELECT + " WHERE a.round_id = $1 ORDER BY a.awarded_at",
+                            round_id)
 
 
 async def committed_bids(conn: Conn, round_id: uuid.UUID) -> list[asyncpg.Record]:

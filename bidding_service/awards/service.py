@@ -9,17 +9,18 @@ from typing import Any
 import asyncpg
 import structlog
 
+from bidding_service import SOURCE
 from bidding_service.awards import repository as repo
 from bidding_service.awards.commitment import commit_round
-from bidding_service.awards.domain import AwardStatus
-from bidding_service.awards.pipeline import pass_on, publish_award
+from bidding_service.awards.domain import CANCELLABLE, AwardStatus
+from bidding_service.awards.pipeline import accept_by, decision_event, pass_on, publish_award
 from bidding_service.awards.views import award_public
 from bidding_service.bids import amounts
 from bidding_service.bids.sealed import Sealer
+from bidding_service.budget import service as budget
 from bidding_service.rounds import repository as rounds_repo
 from bidding_service.rounds import timer_repository
-from bidding_service.rounds.domain import BIDDING_STATUSES, RoundStatus
-from bidding_service.rounds.service import SOURCE
+from bidding_service.rounds.domain import BIDDING_STATUSES, Method, ReasonCode, RoundStatus
 from shared.auth import Principal
 from shared.db import Conn
 from shared.errors import Conflict, Forbidden, NotFound
@@ -65,11 +66,16 @@ async def close_round(db: asyncpg.Pool, round_id: uuid.UUID, metrics: Metrics,
                                    now, bids, bidders)
             uow.emit("round.failed", round_id, {"round_id": str(round_id),
                                                 "reason": "insufficient_bids"})
+            await budget.round_ended(uow, round_id, "insufficient_bids")
             log.info("round_failed", round_id=str(round_id), reason="insufficient_bids")
             return True
         await rounds_repo.mark_closed(conn, round_id, RoundStatus.AWARDED, None, now, bids, bidders)
         await amounts.store_ranking(conn, round_id, ranked)
-        await publish_award(uow, r, 1, check_eligibility=False)
+        # Rank 1 unchecked: the ranking holds only bidders still invited, and suspensions
+        # wait for the close on the round's key-share lock.
+        first = await repo.result_at_rank(conn, round_id, 1)
+        assert first is not None
+        await publish_award(uow, r, first)
         log.info("round_awarded", round_id=str(round_id), bidders=bidders)
         return True
 
@@ -88,9 +94,10 @@ async def accept_award(db: asyncpg.Pool, award_id: uuid.UUID, caller: Principal,
             "award_id": str(award_id), "round_id": str(award["round_id"]),
             "supplier_id": str(award["supplier_id"]), "at": at.isoformat()})
         uow.audit(caller.sub, caller.role.value, "award.accepted", f"/v1/awards/{award_id}")
+        await budget.award_accepted(uow, award_id)
         fresh = await repo.get_award(conn, award_id)
         assert fresh is not None
-        return award_public(fresh)
+        return await _with_payments(conn, award_public(fresh))
 
 
 async def decline_award(db: asyncpg.Pool, award_id: uuid.UUID, caller: Principal,
@@ -103,7 +110,7 @@ async def decline_award(db: asyncpg.Pool, award_id: uuid.UUID, caller: Principal
                   {"reason": reason})
         fresh = await repo.get_award(conn, award_id)
         assert fresh is not None
-        return award_public(fresh)
+        return await _with_payments(conn, award_public(fresh))
 
 
 async def expire_award(db: asyncpg.Pool, award_id: uuid.UUID, metrics: Metrics) -> bool:
@@ -124,6 +131,12 @@ async def expire_award(db: asyncpg.Pool, award_id: uuid.UUID, metrics: Metrics) 
         return True
 
 
+async def _with_payments(conn: Conn, body: dict[str, Any]) -> dict[str, Any]:
+    """The award as HTTP shows it: with what finance reported paid (finance.md 5)."""
+    await budget.payments_of(conn, [body])
+    return body
+
+
 async def _own_award(conn: Conn, award_id: uuid.UUID, caller: Principal,
                      ) -> asyncpg.Record:
     award = await repo.get_award(conn, award_id, lock=True)
@@ -131,17 +144,90 @@ async def _own_award(conn: Conn, award_id: uuid.UUID, caller: Principal,
         raise NotFound("the award")
     if award["supplier_id"] != caller.supplier_id:
         raise Forbidden("only the awarded supplier may answer this award")
+    if award["status"] == AwardStatus.PENDING_REVIEW:
+        raise Conflict("the award waits for the center's review of its abnormally low price",
+                       slug="pending-review")
     if award["status"] != AwardStatus.PUBLISHED:
         raise Conflict(f"the award is already {award['status']}", slug="award-decided")
     return award
 
 
+async def cancel_award(db: asyncpg.Pool, award_id: uuid.UUID, caller: Principal,
+                       reason_code: ReasonCode, reason: str, reaward_next: bool,
+                       ) -> dict[str, Any]:
+    """The center corrects a wrong award, on the record: the award is `cancelled`; with
+    `reaward_next` the next bidder (or the next in the rotation) gets a new award, else
+    the round is cancelled. Never a refusal by the supplier."""
+    async with UnitOfWork(db, SOURCE) as uow:
+        conn = uow.conn
+        award = await repo.get_award(conn, award_id, lock=True)
+        if award is None:
+            raise NotFound("the award")
+        if award["status"] not in CANCELLABLE:
+            raise Conflict(f"the award is {award['status']}: only a published, pending or "
+                           "accepted award can be cancelled", slug="award-not-cancellable")
+        if reaward_next and award["method"] == Method.DIRECT_SELECTION:
+            raise Conflict("a direct selection has no runner-up to award: cancel it without "
+                           "reaward_next", slug="no-runner-up")
+        if reaward_next:
+            await pass_on(uow, award, AwardStatus.CANCELLED, reason,
+                          reason_code=reason_code.value)
+        else:
+            r = await rounds_repo.get_round(conn, award["round_id"], lock="FOR UPDATE")
+            assert r is not None
+            at = await repo.decide_award(conn, award_id, AwardStatus.CANCELLED, reason,
+                                         reason_code.value)
+            uow.emit("award.cancelled", award_id, decision_event(
+                award, at, reason=reason, reason_code=reason_code.value))
+            await rounds_repo.set_status(conn, r["id"], RoundStatus.CANCELLED, reason,
+                                         reason_code.value)
+            uow.emit("round.cancelled", r["id"], {
+                "round_id": str(r["id"]), "reason": reason, "reason_code": reason_code.value,
+                "bids_root": r["bids_root"], "bids_tree_size": r["bids_tree_size"]})
+        uow.audit(caller.sub, caller.role.value, "award.cancelled", f"/v1/awards/{award_id}",
+                  {"reason_code": reason_code.value, "reason": reason,
+                   "reaward_next": reaward_next})
+        fresh = await repo.get_award(conn, award_id)
+        assert fresh is not None
+        return award_public(fresh)
+
+
+async def review_award(db: asyncpg.Pool, award_id: uuid.UUID, caller: Principal,
+                       confirm: bool, note: str) -> dict[str, Any]:
+    """The center's decision on an abnormally low price: `confirm` publishes the award
+    (its acceptance window starts now); `reject` passes the round to the next bidder."""
+    async with UnitOfWork(db, SOURCE) as uow:
+        conn = uow.conn
+        award = await repo.get_award(conn, award_id, lock=True)
+        if award is None:
+            raise NotFound("the award")
+        if award["status"] != AwardStatus.PENDING_REVIEW:
+            raise Conflict(f"the award is {award['status']}: only an award pending review "
+                           "can be reviewed", slug="not-pending-review")
+        if confirm:
+            r = await rounds_repo.get_round(conn, award["round_id"])
+            assert r is not None
+            now, zone = await rounds_repo.clock_zone(conn)
+            by = accept_by(r, now, zone)
+            at = await repo.confirm_award(conn, award_id, by, note)
+            uow.emit("award.confirmed", award_id, decision_event(
+                award, at, note=note, accept_by=by.isoformat()))
+        else:
+            await pass_on(uow, award, AwardStatus.REJECTED, None, note=note)
+        uow.audit(caller.sub, caller.role.value,
+                  "award.confirmed" if confirm else "award.rejected", f"/v1/awards/{award_id}",
+                  {"note": note})
+        fresh = await repo.get_award(conn, award_id)
+        assert fresh is not None
+        return award_public(fresh)
+
+
 async def get_award(db: asyncpg.Pool, award_id: uuid.UUID) -> dict[str, Any]:
     async with db.acquire() as conn:
         a = await repo.get_award(conn, award_id)
-    if a is None:
-        raise NotFound("the award")
-    return award_public(a)
+        if a is None:
+            raise NotFound("the award")
+        return await _with_payments(conn, award_public(a))
 
 
 async def list_awards(db: asyncpg.Pool, *, pool_id: uuid.UUID | None, buyer_org: str | None,
@@ -150,6 +236,8 @@ async def list_awards(db: asyncpg.Pool, *, pool_id: uuid.UUID | None, buyer_org:
     async with db.acquire() as conn:
         rows = await repo.list_awards(conn, pool_id=pool_id, buyer_org=buyer_org, after=after,
                                       limit=limit)
+        items = [award_public(a) for a in rows[:limit]]
+        await budget.payments_of(conn, items)
     last = rows[limit - 1] if len(rows) > limit else None
-    return [award_public(a) for a in rows[:limit]], \
+    return items, \
         (last["awarded_at"], last["id"]) if last is not None else None

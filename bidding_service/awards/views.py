@@ -29,6 +29,12 @@ def award_public(a: asyncpg.Record) -> dict[str, Any]:
         "accept_by": iso(a["accept_by"]),
         "decided_at": iso(a["decided_at"]),
         "decision_reason": a["decision_reason"],
+        "method": a["method"],
+        "justification": a["justification"],
+        "abnormally_low": a["abnormally_low"],
+        "rotation_period": a["rotation_period"],
+        "reason_code": a["reason_code"],
+        "note": a["note"],
         "bids_root": a["bids_root"],
         "bids_tree_size": a["bids_tree_size"],
         "audit_head": None if a["audit_seq"] is None else {

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 import structlog
 
+from bidding_service import SOURCE
 from bidding_service.bids import amounts
 from bidding_service.bids import repository as repo
 from bidding_service.bids.domain import bid_refusal, check_bid_amount, required_decrement
@@ -17,7 +18,7 @@ from bidding_service.bids.sealed import Sealer
 from bidding_service.eligibility import service as eligibility
 from bidding_service.rounds import repository as rounds_repo
 from bidding_service.rounds.domain import BIDDING_STATUSES, extends_close, in_extension_window
-from bidding_service.rounds.service import SOURCE, sealed_round
+from bidding_service.rounds.service import sealed_round
 from bidding_service.rounds.views import extension, iso, money
 from shared.auth import Principal, Role
 from shared.db import Conn

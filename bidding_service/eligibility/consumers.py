@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import structlog
 
 from bidding_service.eligibility import repository as repo
 from bidding_service.eligibility.domain import EXCLUDING
+from bidding_service.methods import repository as rotation_repo
 from shared.db import Conn
 from shared.events import CloudEvent
 
@@ -29,6 +31,10 @@ async def on_pool_event(conn: Conn, event: CloudEvent) -> None:
     if not applied:
         log.info("membership_event_stale", event_id=str(event.id), type=event.type)
         return
+    if data["status"] == "admitted":
+        # A new member joins the end of the pool's rotation order (once).
+        await rotation_repo.add_member(conn, pool_id, uuid.UUID(str(data["supplier"]["id"])),
+                                       datetime.fromisoformat(str(data["at"])))
     if data["status"] in EXCLUDING:
         rounds = await repo.exclude_from_open_rounds(
             conn, pool_id, uuid.UUID(str(data["supplier"]["id"])),

@@ -152,6 +152,13 @@ async def get_pool(conn: Conn, pool_id: uuid.UUID) -> PoolTerms | None:
                      row["max_round_budget"])
 
 
+async def member(conn: Conn, pool_id: uuid.UUID, supplier_id: uuid.UUID,
+                 ) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT supplier_id, status, name, credit_code, kind, size FROM eligibility"
+        " WHERE pool_id = $1 AND supplier_id = $2", pool_id, supplier_id)
+
+
 async def admitted_members(conn: Conn, pool_id: uuid.UUID) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT supplier_id, name, credit_code, kind, size FROM eligibility"

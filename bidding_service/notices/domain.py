@@ -9,11 +9,9 @@ from typing import Any
 PRICE_COMPETITION = "price_competition"
 # A round under the budget handshake is not public until it leaves this status.
 PENDING_BUDGET = "pending_budget"
-# The award as GET /v1/awards/{id} shows it: award.published carries these and more.
-AWARD_FIELDS = ("id", "round_id", "pool_id", "status", "supplier", "amount",
-                "evaluated_amount", "currency", "buyer", "budget_line", "rank", "bid_count",
-                "invited_count", "awarded_at", "accept_by", "decided_at", "decision_reason",
-                "bids_root", "bids_tree_size", "audit_head")
+# award.published is the award as GET /v1/awards/{id} shows it plus these event-only
+# fields; the result notice keeps the award alone (its ranking is paged at ranking_url).
+EVENT_ONLY_FIELDS = ("pool", "ranking", "ranking_size", "ranking_url")
 AWARD_UPDATES = ("accepted", "declined", "expired", "confirmed", "rejected", "cancelled")
 
 
@@ -64,7 +62,7 @@ def draft_for(type_: str, subject: str, data: dict[str, Any]) -> NoticeDraft | N
             "closes_at": data.get("closes_at"), "extensions_used": data.get("extensions_used")})
     if type_ == "award.published":
         return NoticeDraft(NoticeKind.RESULT, round_id, {
-            "award": {k: data.get(k) for k in AWARD_FIELDS if k in data},
+            "award": {k: v for k, v in data.items() if k not in EVENT_ONLY_FIELDS},
             "ranking_size": data.get("ranking_size"), "ranking_url": data.get("ranking_url")})
     if type_.startswith("award.") and type_.removeprefix("award.") in AWARD_UPDATES:
         return NoticeDraft(NoticeKind.AWARD_UPDATE, round_id, {

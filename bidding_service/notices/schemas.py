@@ -61,14 +61,14 @@ class PublicRound(RoundOut):
 
     model_config = ConfigDict(extra="allow")
 
-    method: str = "price_competition"
+    # RoundOut already has `method` (price competition by default).
     budget_line: str | None = None  # type: ignore[assignment]
     min_bids: int | None = None  # type: ignore[assignment]
     sme_price_deduction: str | None = None  # type: ignore[assignment]
     disclosure: str | None = None  # type: ignore[assignment]
     min_decrement: Money | None = None
     extension: ExtensionOut | None = None
-    acceptance_seconds: int | None = None  # type: ignore[assignment]
+    acceptance_seconds: int | None = None
     status_reason: str | None = None
     invited_count: int | None = None  # type: ignore[assignment]
     launched_at: Timestamp | None = None  # type: ignore[assignment]

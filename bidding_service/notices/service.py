@@ -11,6 +11,7 @@ import asyncpg
 
 from bidding_service.notices import repository as repo
 from bidding_service.notices.domain import (
+    PRICE_COMPETITION,
     NoticeKind,
     draft_for,
     invitation_body,
@@ -61,8 +62,9 @@ async def publish_invitation(conn: Conn, round_id: uuid.UUID,
 
     False when the round is unknown or already has its invitation."""
     r = await repo.round_identity(conn, round_id)
-    if r is None or await repo.has_notice(conn, round_id, NoticeKind.INVITATION.value):
-        return False
+    if r is None or r["method"] != PRICE_COMPETITION \
+            or await repo.has_notice(conn, round_id, NoticeKind.INVITATION.value):
+        return False  # direct selection and rotation publish only their result
     return await repo.insert_notice(conn, notice_id or uuid.uuid4(),
                                     NoticeKind.INVITATION.value, r,
                                     await conn.fetchval("SELECT clock_timestamp()"),

@@ -46,7 +46,9 @@ async def launch_round(request: web.Request) -> web.Response:
     assert isinstance(settings, BiddingSettings)
     outcome = await service.launch_round(
         request.app[DB], cmd, caller, settings.round_min_duration_seconds, key,
-        request_hash(cmd.model_dump(mode="json")))
+        request_hash(cmd.model_dump(mode="json")),
+        budget_reply_seconds=settings.budget_reply_seconds
+        if settings.budget_reservation == "required" else None)
     return created(outcome)
 
 
@@ -76,5 +78,6 @@ async def cancel_round(request: web.Request) -> web.Response:
     caller = await authenticate(request, CENTER)
     round_id = path_uuid(request, "round_id")
     cmd = await parse_body(request, CancelRound)
-    return render(await service.cancel_round(request.app[DB], round_id, caller, cmd.reason,
+    return render(await service.cancel_round(request.app[DB], round_id, caller, cmd.reason_code,
+                                             cmd.reason,
                                              request.app[SEALER]))

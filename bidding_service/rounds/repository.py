@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from bidding_service.rounds.domain import Extension
-from shared.db import LOCAL_TODAY_SQL, Conn
+from shared.db import JURISDICTION_TZ_SETTING, LOCAL_TODAY_SQL, Conn
 
 
 async def now(conn: Conn) -> datetime:
@@ -25,7 +25,17 @@ async def clock(conn: Conn) -> tuple[datetime, date]:
     return row["now"], row["today"]
 
 
+async def clock_zone(conn: Conn) -> tuple[datetime, str]:
+    """The database clock and the jurisdiction's time zone name (JURISDICTION_TZ)."""
+    row = await conn.fetchrow(
+        f"SELECT clock_timestamp() AS now, current_setting('{JURISDICTION_TZ_SETTING}') AS tz")
+    assert row is not None
+    return row["now"], row["tz"]
+
+
 async def insert_round(conn: Conn, r: dict[str, Any], invited: list[asyncpg.Record]) -> None:
+    """A new round and its invitations; a fixed-amount round (direct selection,
+    rotation) is inserted closed, with no bids (`closed_at`, counts 0)."""
     ext: Extension | None = r["extension"]
     await conn.execute(
         """
@@ -33,16 +43,22 @@ async def insert_round(conn: Conn, r: dict[str, Any], invited: list[asyncpg.Reco
             buyer_name, budget_line, ceiling_price, opens_at, closes_at,
             min_bids, sme_price_deduction, disclosure, min_decrement, ext_window_seconds,
             ext_extend_seconds, ext_max_extensions, acceptance_seconds, status,
-            invited_count, launched_by)
+            invited_count, launched_by, method, justification, abnormal_price_review,
+            acceptance_working_days, enquiries_until, closed_at, bid_count, bidder_count)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                $17, $18, $19, $20, $21, $22, $23)
+                $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29,
+                CASE WHEN $29::timestamptz IS NULL THEN NULL ELSE 0 END,
+                CASE WHEN $29::timestamptz IS NULL THEN NULL ELSE 0 END)
         """,
         r["id"], r["pool_id"], r["pool_code"], r["pool_name"], r["title"], r["description"],
         r["buyer_org"], r["buyer_name"], r["budget_line"], r["ceiling_price"], r["opens_at"],
         r["closes_at"], r["min_bids"], r["sme_price_deduction"], r["disclosure"],
         r["min_decrement"], ext.window_seconds if ext else None,
         ext.extend_seconds if ext else None, ext.max_extensions if ext else None,
-        r["acceptance_seconds"], r["status"], len(invited), r["launched_by"],
+        r["acceptance_seconds"], r["status"], r.get("invited_count", len(invited)),
+        r["launched_by"], r.get("method", "price_competition"), r.get("justification"),
+        r.get("abnormal_price_review", False), r.get("acceptance_working_days"),
+        r.get("enquiries_until"), r.get("closed_at"),
     )
     await conn.copy_records_to_table(
         "invitations",
@@ -112,9 +128,26 @@ async def mark_closed(conn: Conn, round_id: uuid.UUID, status: str, reason: str 
 
 
 async def set_status(conn: Conn, round_id: uuid.UUID, status: str, reason: str | None = None,
-                     ) -> None:
-    await conn.execute("UPDATE rounds SET status = $2, status_reason = coalesce($3, status_reason)"
-                       " WHERE id = $1", round_id, status, reason)
+                     reason_code: str | None = None) -> None:
+    await conn.execute("UPDATE rounds SET status = $2, status_reason = coalesce($3, status_reason),"
+                       " reason_code = coalesce($4, reason_code) WHERE id = $1",
+                       round_id, status, reason, reason_code)
+
+
+async def add_invitation(conn: Conn, round_id: uuid.UUID, member: asyncpg.Record) -> None:
+    """A supplier offered a fixed-amount round (rotation) may see it."""
+    await conn.execute(
+        "INSERT INTO invitations (round_id, supplier_id, name, credit_code, kind, size)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING", round_id,
+        member["supplier_id"], member["name"], member["credit_code"], member["kind"],
+        member["size"])
+
+
+async def open_after_budget(conn: Conn, round_id: uuid.UUID, status: str,
+                            opens_at: datetime) -> None:
+    """A `pending_budget` round reserved: `open` now or `scheduled` for `opens_at`."""
+    await conn.execute("UPDATE rounds SET status = $2, opens_at = $3 WHERE id = $1"
+                       " AND status = 'pending_budget'", round_id, status, opens_at)
 
 
 async def extend_round(conn: Conn, round_id: uuid.UUID, extend_seconds: int,

@@ -1,4 +1,5 @@
-"""The durable round timer: opens and closes rounds and expires awards on time.
+"""The durable round timer: opens and closes rounds, expires awards and budget
+reservations finance did not answer by their `reply_by` (finance.md 2), on time.
 
 The deadlines live in the database, so nothing is lost when every process is down: the
 first one back handles whatever came due. Each process sleeps until the earliest
@@ -25,6 +26,8 @@ import structlog
 
 from bidding_service.awards import service
 from bidding_service.bids.sealed import Sealer
+from bidding_service.budget import repository as budget_repo
+from bidding_service.budget import service as budget
 from bidding_service.rounds import timer_repository
 from shared.db import listen_forever
 from shared.metrics import Metrics
@@ -91,13 +94,19 @@ class RoundTimer:
             await timer_repository.open_due(conn)
             due_rounds = await timer_repository.rounds_due(conn, BATCH)
             due_awards = await timer_repository.awards_expired(conn, BATCH)
+            due_budgets = await budget_repo.waiting_due(conn, BATCH)
         await asyncio.gather(
             *(self._guarded("close", rid, self._close) for rid in due_rounds),
-            *(self._guarded("expire", aid, self._expire) for aid in due_awards))
-        if len(due_rounds) == BATCH or len(due_awards) == BATCH:
+            *(self._guarded("expire", aid, self._expire) for aid in due_awards),
+            *(self._guarded("budget_timeout", bid, self._budget_timeout)
+              for bid in due_budgets))
+        if BATCH in (len(due_rounds), len(due_awards), len(due_budgets)):
             return 0
         async with self._db.acquire() as conn:
             now, due = await timer_repository.next_deadline(conn)
+            reply_by = await budget_repo.next_reply_by(conn)
+        if reply_by is not None and (due is None or reply_by < due):
+            due = reply_by
         if due is None:
             return self._max_sleep
         # Something past due that this tick left alone is held by another process: look
@@ -109,6 +118,9 @@ class RoundTimer:
 
     async def _expire(self, award_id: uuid.UUID) -> None:
         await service.expire_award(self._db, award_id, self._metrics)
+
+    async def _budget_timeout(self, reservation_id: uuid.UUID) -> None:
+        await budget.time_out(self._db, reservation_id, self._metrics, self._sealer)
 
     async def _guarded(self, action: str, item: uuid.UUID,
                        handle: Callable[[uuid.UUID], Awaitable[None]]) -> None:
@@ -122,8 +134,9 @@ class RoundTimer:
             except Exception as exc:
                 code = failure_code(exc)
             self._metrics.timer_failures.labels(action=action, error=code).inc()
-            record = timer_repository.record_close_failure if action == "close" \
-                else timer_repository.record_expiry_failure
+            record = {"close": timer_repository.record_close_failure,
+                      "expire": timer_repository.record_expiry_failure,
+                      "budget_timeout": budget_repo.record_timeout_failure}[action]
             try:
                 async with self._db.acquire() as conn:
                     retry = await record(conn, item, code, self._retry_base, self._retry_max)
@@ -138,6 +151,9 @@ class RoundTimer:
             if action == "close":
                 log.error("round_close_failed", round_id=str(item), attempt=attempts,
                           error=code, next_attempt_at=when)
+            elif action == "budget_timeout":
+                log.error("budget_timeout_failed", reservation_id=str(item),
+                          attempt=attempts, error=code, next_attempt_at=when)
             else:
                 log.error("award_expiry_failed", award_id=str(item), attempt=attempts,
                           error=code, next_attempt_at=when)

@@ -42,6 +42,15 @@ DOCUMENTED = documented_types()
 SPEC_TYPES = list(DOCUMENTED)  # the types docs/events.md specifies
 
 
+def finance_types() -> set[str]:
+    """The types a finance system publishes (`from` = finance in the "Types" table)."""
+    return {t for cells in table_rows(markdown_section(EVENTS_MD, "Types"))
+            if cells[1] == "finance" for t in re.findall(r"`([^`.][^`]*)`", cells[0])}
+
+
+FROM_FINANCE = finance_types()
+
+
 def resolve(ref: str) -> Any:
     assert ref.startswith("#/"), f"external ref {ref}"
     node: Any = DOC
@@ -110,8 +119,13 @@ def test_every_event_type_has_a_channel_and_a_cloudevents_message(event_type: st
     envelope, specific = message["payload"]["allOf"]
     assert deref(envelope) is DOC["components"]["schemas"]["CloudEvent"]
     assert specific["properties"]["type"] == {"const": event_type}
-    source = specific["properties"]["source"]["const"]
-    assert source == ("/pool-service" if event_type.startswith("pool.") else "/bidding-service")
+    if event_type in FROM_FINANCE:
+        # A finance system's answers carry its own source (and numbering).
+        assert "const" not in specific["properties"]["source"]
+    else:
+        source = specific["properties"]["source"]["const"]
+        assert source == ("/pool-service" if event_type.startswith("pool.")
+                          else "/bidding-service")
     data = deref(specific["properties"]["data"])
     assert data["type"] == "object" and data["required"]
     operations = [op for op in DOC["operations"].values()
@@ -153,7 +167,8 @@ def test_envelope_documents_what_the_code_emits() -> None:
 
 
 @pytest.mark.parametrize("queue", ["finance.awards", "bidding-service.pool-events",
-                                   "pool-service.awards"])
+                                   "pool-service.awards", "finance.budget",
+                                   "bidding-service.budget-answers"])
 def test_queue_arguments_documented_as_declared(queue: str) -> None:
     from shared.broker import QueueSpec, dlq_arguments, queue_arguments
 
@@ -183,7 +198,8 @@ def test_finance_queue_channel() -> None:
     assert amqp["is"] == "queue" and amqp["queue"]["name"] == FINANCE
     assert amqp["queue"]["durable"] is True
     carried = {deref(m)["name"] for m in channel["messages"].values()}
-    assert carried == {t for t in SPEC_TYPES if t.startswith("award.")} | {"round.failed"}
+    assert carried == {t for t in SPEC_TYPES if t.startswith("award.")} | {"round.failed",
+                                                                         "round.cancelled"}
     assert "quorum" in channel["description"] and "procurement.dlx" in channel["description"]
 
 
@@ -238,3 +254,49 @@ def test_documented_data_fields_exist(event_type: str) -> None:
     assert set(fields) <= set(data["properties"]), set(fields) - set(data["properties"])
     required = {f for f, req in fields.items() if req}
     assert required <= set(data["required"]), required - set(data["required"])
+
+
+def test_the_budget_queues_carry_the_documented_types() -> None:
+    from shared.broker import BUDGET_ANSWER_KEYS, BUDGET_REQUEST_KEYS
+
+    channels = {c["address"]: c for c in DOC["channels"].values()}
+    requests = {deref(m)["name"] for m in channels["finance.budget"]["messages"].values()}
+    assert requests == {t for t in SPEC_TYPES if t.startswith("budget.")
+                        and t.endswith(".requested")}
+    assert BUDGET_REQUEST_KEYS == ("budget.*.requested",)
+    answers = {deref(m)["name"]
+               for m in channels["bidding-service.budget-answers"]["messages"].values()}
+    assert answers == set(BUDGET_ANSWER_KEYS) == FROM_FINANCE
+    for name in ("finance.budget", "bidding-service.budget-answers"):
+        assert "quorum" in channels[name]["description"]
+
+
+def _inline(node: Any) -> Any:
+    """`node` with every local $ref replaced by what it points to."""
+    node = deref(node)
+    if isinstance(node, dict):
+        return {k: _inline(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline(v) for v in node]
+    return node
+
+
+BUDGET_TYPES = [t for t in SPEC_TYPES if t.startswith(("budget.", "payment."))]
+
+
+@pytest.mark.parametrize("event_type", BUDGET_TYPES)
+def test_budget_messages_have_examples_that_validate(event_type: str) -> None:
+    """The budget loop's messages carry a whole example event, valid against the schema."""
+    import jsonschema
+
+    channel = routing_key_channels()[event_type]
+    (message,) = [deref(m) for m in channel["messages"].values()]
+    schema = _inline(message["payload"])
+    assert message["examples"], event_type
+    for example in message["examples"]:
+        payload = example["payload"]
+        jsonschema.Draft202012Validator(schema).validate(payload)
+        assert payload["type"] == event_type
+        assert payload["partitionkey"] == payload["data"].get("round_id", payload["subject"])
+        fields = _top_level_fields(DOCUMENTED[event_type])
+        assert set(fields) <= set(payload["data"])

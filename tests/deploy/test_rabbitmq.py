@@ -10,7 +10,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bidding_service.settings import BiddingSettings
-from shared.broker import FINANCE_KEYS, QueueSpec, dlq_arguments, queue_arguments
+from shared.broker import (
+    BUDGET_REQUEST_KEYS,
+    FINANCE_KEYS,
+    QueueSpec,
+    dlq_arguments,
+    queue_arguments,
+)
 
 from .support import REPO, load_one
 
@@ -53,7 +59,17 @@ def test_finance_queue_is_a_quorum_queue_with_dead_lettering() -> None:
         "x-dead-letter-strategy": "at-least-once",
         "x-overflow": "reject-publish",
     }
-    assert bindings_to(FINANCE) == {(EXCHANGE, "award.*"), (EXCHANGE, "round.failed")}
+    assert bindings_to(FINANCE) == {(EXCHANGE, key) for key in FINANCE_KEYS}
+    assert set(FINANCE_KEYS) == {"award.*", "round.failed", "round.cancelled"}
+
+
+def test_finance_budget_queue_is_declared_as_the_bidding_service_declares_it() -> None:
+    name = BiddingSettings.model_fields["finance_budget_queue"].default
+    budget = queue(name)
+    assert budget["arguments"] == queue_arguments(QueueSpec(name, BUDGET_REQUEST_KEYS))
+    assert bindings_to(name) == {(EXCHANGE, "budget.*.requested")}
+    assert queue(f"{name}.dlq")["arguments"] == dlq_arguments()
+    assert bindings_to(f"{name}.dlq") == {(DLX, f"{name}.dlq")}
 
 
 def test_dead_letter_queue() -> None:

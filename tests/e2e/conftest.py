@@ -20,7 +20,9 @@ async def e2e_env(service_env: dict[str, str]) -> dict[str, str]:
            "DB_SCHEMA": "bidding_e2e",
            "AWARDS_QUEUE": service_env["AWARDS_QUEUE"] + ".e2e",
            "POOL_EVENTS_QUEUE": service_env["POOL_EVENTS_QUEUE"] + ".e2e",
-           "FINANCE_QUEUE": service_env["FINANCE_QUEUE"] + ".e2e"}
+           "FINANCE_QUEUE": service_env["FINANCE_QUEUE"] + ".e2e",
+           "FINANCE_BUDGET_QUEUE": service_env["FINANCE_BUDGET_QUEUE"] + ".e2e",
+           "BUDGET_ANSWERS_QUEUE": service_env["BUDGET_ANSWERS_QUEUE"] + ".e2e"}
     # Migrate once up front so racing processes start from a ready schema.
     await migrate(env["DATABASE_URL"], env["DB_SCHEMA"], MIGRATIONS, "bidding")
     return env

@@ -48,14 +48,16 @@ async def procure_env(service_env: dict[str, str]) -> AsyncIterator[dict[str, st
            "ROUND_MIN_DURATION_SECONDS": "1", "TIMER_MAX_SLEEP_SECONDS": "0.2",
            "BID_RATE_PER_SECOND": "1000", "BID_RATE_BURST": "1000",
            **{key: service_env[key] + suffix for key in
-              ("EVENTS_EXCHANGE", "AWARDS_QUEUE", "POOL_EVENTS_QUEUE", "FINANCE_QUEUE")}}
+              ("EVENTS_EXCHANGE", "AWARDS_QUEUE", "POOL_EVENTS_QUEUE", "FINANCE_QUEUE",
+               "FINANCE_BUDGET_QUEUE", "BUDGET_ANSWERS_QUEUE")}}
     yield env
     # Best effort: a broker that is down now must not hide the tests' own outcome.
     with contextlib.suppress(Exception):
         conn = await aio_pika.connect(env["AMQP_URL"], timeout=10)
         try:
             channel = await conn.channel()
-            for key in ("AWARDS_QUEUE", "POOL_EVENTS_QUEUE", "FINANCE_QUEUE"):
+            for key in ("AWARDS_QUEUE", "POOL_EVENTS_QUEUE", "FINANCE_QUEUE",
+                        "FINANCE_BUDGET_QUEUE", "BUDGET_ANSWERS_QUEUE"):
                 for queue in (env[key], env[key] + ".dlq"):
                     await channel.queue_delete(queue)
             await channel.exchange_delete(env["EVENTS_EXCHANGE"])

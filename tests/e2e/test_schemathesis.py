@@ -39,7 +39,8 @@ async def services(service_env: dict[str, str]) -> AsyncIterator[dict[str, Servi
     env = {**service_env, "LOG_LEVEL": "warning",
            "BID_RATE_PER_SECOND": "10000", "BID_RATE_BURST": "10000",
            **{k: f"{service_env[k]}.st{tag}"
-              for k in ("AWARDS_QUEUE", "POOL_EVENTS_QUEUE", "FINANCE_QUEUE")}}
+              for k in ("AWARDS_QUEUE", "POOL_EVENTS_QUEUE", "FINANCE_QUEUE",
+                        "FINANCE_BUDGET_QUEUE", "BUDGET_ANSWERS_QUEUE")}}
     procs = {
         "pool": ServiceProcess("pool_service", {**env, "DB_SCHEMA": f"pool_st{tag}"}),
         "bidding": ServiceProcess("bidding_service", {**env, "DB_SCHEMA": f"bidding_st{tag}"}),

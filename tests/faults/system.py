@@ -25,8 +25,9 @@ SIZES = ["large", "medium", "small", "micro"]
 
 
 class System:
-    def __init__(self, env: dict[str, str], tag: str) -> None:
+    def __init__(self, env: dict[str, str], tag: str, *, budget: bool = False) -> None:
         self.tag = tag
+        self.budget = budget
         self.pool_schema = f"pool_{tag}"
         self.bidding_schema = f"bidding_{tag}"
         base = {**env, "LOG_LEVEL": "info", "OUTBOX_POLL_SECONDS": "0.2",
@@ -36,9 +37,13 @@ class System:
         # Both services know every queue of the system (each declares all of them).
         base.update({"AWARDS_QUEUE": f"{env['AWARDS_QUEUE']}.{tag}",
                      "POOL_EVENTS_QUEUE": f"{env['POOL_EVENTS_QUEUE']}.{tag}",
-                     "FINANCE_QUEUE": self.finance_queue})
+                     "FINANCE_QUEUE": self.finance_queue,
+                     "FINANCE_BUDGET_QUEUE": f"{env['FINANCE_BUDGET_QUEUE']}.{tag}",
+                     "BUDGET_ANSWERS_QUEUE": f"{env['BUDGET_ANSWERS_QUEUE']}.{tag}"})
         self.pool_env = {**base, "DB_SCHEMA": self.pool_schema}
         self.bidding_env = {**base, "DB_SCHEMA": self.bidding_schema}
+        if budget:  # finance.md: every round waits for its budget reservation
+            self.bidding_env["BUDGET_RESERVATION"] = "required"
         self.secret = env["JWT_SECRET"]
         self.dsn = env["DATABASE_URL"]
         self.amqp_url = env["AMQP_URL"]

@@ -35,7 +35,8 @@ def _values(env: dict[str, str], **extra: Any) -> dict[str, Any]:
 async def apps(service_env: dict[str, str]) -> AsyncIterator[dict[str, TestClient]]:
     tag = uuid.uuid4().hex[:6]
     queues = {k.lower(): f"{service_env[k]}.h{tag}"
-              for k in ("AWARDS_QUEUE", "POOL_EVENTS_QUEUE", "FINANCE_QUEUE")}
+              for k in ("AWARDS_QUEUE", "POOL_EVENTS_QUEUE", "FINANCE_QUEUE",
+                        "FINANCE_BUDGET_QUEUE", "BUDGET_ANSWERS_QUEUE")}
     pool = PoolSettings(**_values(service_env, db_schema=f"pool_h{tag}", **queues))
     bidding = BiddingSettings(**_values(
         service_env, db_schema=f"bidding_h{tag}", bid_rate_per_second=2, bid_rate_burst=3,

@@ -12,8 +12,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
+from bidding_service import SOURCE
 from bidding_service.ocds import publish_round_tender
-from bidding_service.rounds.service import SOURCE
 from bidding_service.settings import BiddingSettings
 from shared.http import DB
 from shared.ocds.releases import loads

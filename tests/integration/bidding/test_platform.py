@@ -36,7 +36,11 @@ async def test_openapi_is_valid_and_lists_every_documented_endpoint(bidding: Tes
     schema_ref = launch_op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     launch_schema = doc["components"]["schemas"][schema_ref.rsplit("/", 1)[1]]
     assert launch_schema["additionalProperties"] is False
-    assert {"pool_id", "ceiling_price", "closes_at"} <= set(launch_schema["required"])
+    assert {"pool_id", "title", "buyer", "budget_line"} <= set(launch_schema["required"])
+    # ceiling_price and closes_at are required by the method (price competition), amount
+    # by the others: the body names them all.
+    assert {"method", "ceiling_price", "closes_at", "amount", "supplier_id",
+            "justification"} <= set(launch_schema["properties"])
     async with bidding.get("/docs") as resp:
         assert resp.status == 200 and "/openapi.json" in await resp.text()
 

@@ -218,3 +218,31 @@ async def _applied(db: asyncpg.Pool, round_id: str, n: int) -> list[int] | None:
     rows = await db.fetch("SELECT sequence FROM inbox WHERE partitionkey = $1"
                           " ORDER BY received_at", round_id)
     return [r["sequence"] for r in rows] if len(rows) >= n else None
+
+
+async def test_cancellations_and_rejections_are_not_the_suppliers_refusals(
+        client: TestClient, auth: Auth, service_env: dict[str, str], make_pool: Make,
+        make_supplier: Make, admit: Make, db: asyncpg.Pool) -> None:
+    """spec methods.md: only award.declined and award.expired are refusals."""
+    pool, supplier = await make_pool(), await make_supplier()
+    await admit(pool["id"], supplier["id"])
+    cancelled, rejected, declined = (award_published(pool, supplier) for _ in range(3))
+    rejected.data.update(status="pending_review", accept_by=None, method="price_competition",
+                         abnormally_low=True)
+    events = [cancelled, outcome(cancelled, "award.cancelled"), rejected,
+              outcome(rejected, "award.rejected"), declined,
+              outcome(declined, "award.declined", "capacity")]
+    for e in events[1:4:2]:
+        e.data.update(reason_code="defect_in_terms", note="on review")
+    await publish(service_env, *events)
+    await eventually(lambda: db.fetchval("SELECT count(*) = 6 FROM inbox WHERE event_id = ANY($1)",
+                                         [e.id for e in events]))
+    center = auth(Role.PROCUREMENT_CENTER)
+    member_url = f"/v1/pools/{pool['id']}/members/{supplier['id']}"
+    member = await (await client.get(member_url, headers=center)).json()
+    assert member["refusals"] == 1  # the decline only
+    statuses = {r["id"]: r["status"] for r in await db.fetch(
+        "SELECT id, status FROM awards WHERE supplier_id = $1", uuid.UUID(supplier["id"]))}
+    assert statuses[uuid.UUID(declined.data["id"])] == "declined"
+    assert statuses[uuid.UUID(cancelled.data["id"])] not in ("declined", "expired")
+    assert statuses[uuid.UUID(rejected.data["id"])] not in ("declined", "expired")

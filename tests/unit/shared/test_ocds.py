@@ -12,8 +12,8 @@ import orjson
 import pytest
 from ocdsmerge.rules import get_merge_rules
 
+from bidding_service import SOURCE
 from bidding_service import ocds as bidding_ocds
-from bidding_service.rounds.service import SOURCE
 from pool_service import ocds as pool_ocds
 from shared.events import new_event
 from shared.ocds import releases as r

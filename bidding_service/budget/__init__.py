@@ -1,0 +1,1 @@
+"""The budget loop with finance (finance.md): reservation, commit, release, payments."""
