@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncpg
 
+# The module, not the function: the pipeline imports the budget loop, which imports this.
+from bidding_service.awards import pipeline
 from bidding_service.awards import repository as awards_repo
-from bidding_service.awards.pipeline import publish_award
 from bidding_service.eligibility import repository as eligibility_repo
 from bidding_service.methods import repository as repo
 from bidding_service.methods import rotation
@@ -36,5 +37,5 @@ async def award_reserved(uow: UnitOfWork, r: asyncpg.Record) -> bool:
                                   await rounds_repo.now(conn), 0, 0)
     fresh = await rounds_repo.get_round(conn, r["id"])
     assert fresh is not None
-    await publish_award(uow, fresh, result, rotation_period=period)
+    await pipeline.publish_award(uow, fresh, result, rotation_period=period)
     return True
