@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-
 from aiohttp import web
 
 from bidding_service.bids.sealed import Sealer
 from bidding_service.notices import service
 from bidding_service.notices.schemas import NoticePage, NoticeQuery, PublicRound, RankingPage
 from bidding_service.rounds import service as rounds
+from bidding_service.routes import after_cursor
 from shared.http import DB, Api, parse_query, path_uuid, render
 from shared.paging import PageQuery, decode_cursor, encode_cursor
 from shared.problems import unprocessable
-
-
-def _after(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    values = decode_cursor(cursor, 2)
-    if values is None:
-        return None
-    try:
-        return datetime.fromisoformat(str(values[0])), uuid.UUID(str(values[1]))
-    except ValueError:
-        raise unprocessable("the cursor is not valid") from None
 
 
 def install_notice_routes(api: Api, sealer: web.AppKey[Sealer]) -> None:
@@ -35,7 +23,7 @@ def install_notice_routes(api: Api, sealer: web.AppKey[Sealer]) -> None:
         q = parse_query(request, NoticeQuery)
         items, after = await service.list_notices(
             request.app[DB], kind=q.kind.value if q.kind else None, pool_id=q.pool_id,
-            round_id=q.round_id, after=_after(q.cursor), limit=q.limit)
+            round_id=q.round_id, after=after_cursor(q.cursor), limit=q.limit)
         return render({"items": items, "next_cursor": encode_cursor(
             [after[0].isoformat(), str(after[1])]) if after else None})
 
