@@ -125,7 +125,10 @@ async def cancel_round(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal,
         if r is None:
             raise NotFound("the round")
         now = await repo.now(conn)
-        if r["status"] not in CANCELLABLE_STATUSES or now >= r["closes_at"]:
+        # A round waiting for its budget has not begun (a direct selection or rotation
+        # round waiting for it has no close of its own): the center may cancel it.
+        waiting = r["status"] == RoundStatus.PENDING_BUDGET
+        if r["status"] not in CANCELLABLE_STATUSES or (now >= r["closes_at"] and not waiting):
             raise Conflict("only a round that has not closed can be cancelled",
                            slug="round-not-cancellable")
         await repo.set_status(conn, round_id, RoundStatus.CANCELLED, reason,

@@ -62,3 +62,27 @@ async def test_a_rotation_refused_by_finance_is_cancelled_without_an_award(
     assert cancelled.get("award") is None
     async with budget_app.get(f"/v1/awards?pool_id={pool.id}") as resp:
         assert (await resp.json())["items"] == []
+
+
+async def test_the_center_cancels_a_direct_selection_waiting_for_its_budget(
+        budget_app: TestClient, budget_feed: PoolFeed, finance: Finance, auth: Auth) -> None:
+    people = members(1)
+    pool = await budget_feed.pool(people)
+    status, r = await post(budget_app, "/v1/rounds", fixed_body(
+        pool, "direct_selection", supplier_id=str(people[0].id),
+        justification=JUSTIFICATION), center(auth))
+    assert status == 201 and r["status"] == "pending_budget", r
+    status, body = await post(budget_app, f"/v1/rounds/{r['id']}/cancel",
+                              {"reason_code": "no_demand", "reason": "需求取消"}, center(auth))
+    assert status == 200, body
+    assert body["status"] == "cancelled" and body["reason_code"] == "no_demand"
+    # Its late reservation is recorded and released: no money stays blocked.
+    data = (await finance.request("budget.reservation.requested", r["id"]))["data"]
+    await finance.answer("budget.reserved", r["id"], {
+        "reservation_id": data["reservation_id"], "round_id": r["id"],
+        "reserved_amount": "48000.00", "at": at()})
+    release = await finance.request("budget.release.requested", r["id"])
+    assert release["data"]["reservation_id"] == data["reservation_id"]
+    assert release["data"]["amount"] == "48000.00"
+    cancelled = await wait_round(budget_app, auth, r["id"], lambda x: x["status"] == "cancelled")
+    assert cancelled.get("award") is None
