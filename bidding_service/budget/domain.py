@@ -32,8 +32,7 @@ BUDGET_REFUSED = "budget_refused"
 BUDGET_LATE = "budget_late"
 BUDGET_TIMEOUT = "budget_timeout"
 
-# The round's methods (methods.md). Only price competition exists on this branch; the
-# methods branch adds the column `rounds.method` and the two others.
+# The round's methods (methods.md), as `rounds.method` stores them.
 PRICE_COMPETITION = "price_competition"
 DIRECT_SELECTION = "direct_selection"
 ROTATION = "rotation"

@@ -61,11 +61,9 @@ FINANCE = "finance"  # the actor of the audit entries of finance's answers
 
 def requested_amount(r: asyncpg.Record) -> Decimal:
     """finance.md 1: what a round reserves. The branch point of the methods."""
-    if round_method(r.get("method")) == PRICE_COMPETITION:
-        return Decimal(r["ceiling_price"])
-    # Direct selection and rotation (methods branch): the award amount, i.e. the
-    # round's fixed award amount column that branch adds (e.g. r["award_amount"]).
-    return Decimal(r.get("award_amount") or r["ceiling_price"])
+    # A price competition reserves its ceiling; a direct selection or rotation round
+    # keeps its fixed award amount in the same column (methods/service.py).
+    return Decimal(r["ceiling_price"])
 
 
 async def request_reservation(uow: UnitOfWork, r: asyncpg.Record, reply_seconds: int,
