@@ -1,8 +1,10 @@
 """The OCDS 1.1.5 release schema with the techniques extension, for conformance tests.
 
-The schema is reference data of an outside standard, not part of this repository: it
-is read from `$OCDS_SCHEMA_DIR`, else from `../shared/standards/ocds-1.1.5/` beside the
-checkout, and a test that needs it fails (never skips) when neither exists."""
+The schema is reference data of an outside standard: it is read from `$OCDS_SCHEMA_DIR`,
+else from `../shared/standards/ocds-1.1.5/` beside the checkout, else from the unchanged
+copy kept in `tests/standards/ocds-1.1.5/` (Apache-2.0, see its SOURCE and LICENSE) so
+that a clone anywhere runs the conformance tests; a test that needs it fails (never
+skips) when none holds it."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ def schema_dir() -> Path:
     configured = os.environ.get("OCDS_SCHEMA_DIR")
     candidates = [Path(configured)] if configured else []
     candidates.append(ROOT.parent / "shared" / "standards" / "ocds-1.1.5")
+    candidates.append(ROOT / "tests" / "standards" / "ocds-1.1.5")
     for path in candidates:
         if (path / "release-schema.json").is_file() \
                 and (path / "techniques-extension" / "release-schema.json").is_file():
