@@ -103,3 +103,23 @@ async def listen_forever(dsn: str, channel: str, on_notify: Callable[[], None]) 
                 with contextlib.suppress(Exception):
                     await asyncio.shield(conn.close(timeout=2))
         await asyncio.sleep(1)
+
+
+async def newest_first(conn: Conn, select: str, filters: list[tuple[str, object]],
+                       key: tuple[str, str], after: tuple[Any, Any] | None, limit: int,
+                       ) -> list[asyncpg.Record]:
+    """One keyset page of `select`, newest first by the columns `key` (time, id): each
+    `(condition, value)` of `filters` whose value is not None is applied with `{}` standing
+    for its parameter; `limit + 1` rows, so the caller knows whether more exist."""
+    args: list[object] = []
+
+    def arg(value: object) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    clauses = [sql.format(arg(value)) for sql, value in filters if value is not None]
+    if after is not None:
+        clauses.append(f"({key[0]}, {key[1]}) < ({arg(after[0])}, {arg(after[1])})")
+    where = " AND ".join(clauses) or "true"
+    return await conn.fetch(f"{select} WHERE {where} ORDER BY {key[0]} DESC, {key[1]} DESC"
+                            f" LIMIT {arg(limit + 1)}", *args)

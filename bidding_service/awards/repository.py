@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.db import Conn
+from shared.db import Conn, newest_first
 
 
 async def ranking_json(conn: Conn, round_id: uuid.UUID, limit: int) -> tuple[str, int]:
@@ -114,22 +114,9 @@ async def live_award(conn: Conn, round_id: uuid.UUID) -> asyncpg.Record | None:
 async def list_awards(conn: Conn, *, pool_id: uuid.UUID | None, buyer_org: str | None,
                       after: tuple[datetime, uuid.UUID] | None, limit: int,
                       ) -> list[asyncpg.Record]:
-    clauses: list[str] = []
-    args: list[Any] = []
-    if pool_id is not None:
-        args.append(pool_id)
-        clauses.append(f"a.pool_id = ${len(args)}")
-    if buyer_org is not None:
-        args.append(buyer_org)
-        clauses.append(f"r.buyer_org = ${len(args)}")
-    if after is not None:
-        args.extend(after)
-        clauses.append(f"(a.awarded_at, a.id) < (${len(args) - 1}, ${len(args)})")
-    args.append(limit + 1)
-    where = " AND ".join(clauses) or "true"
-    return await conn.fetch(
-        AWARD_SELECT + f" WHERE {where} ORDER BY a.awarded_at DESC, a.id DESC"
-        f" LIMIT ${len(args)}", *args)
+    return await newest_first(conn, AWARD_SELECT, [
+        ("a.pool_id = {}", pool_id), ("r.buyer_org = {}", buyer_org),
+    ], ("a.awarded_at", "a.id"), after, limit)
 
 
 async def decide_award(conn: Conn, award_id: uuid.UUID, status: str, reason: str | None,

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from bidding_service.budget.domain import Reservation, ReservationStatus
-from shared.db import Conn
+from shared.db import Conn, newest_first
 
 
 def as_reservation(row: asyncpg.Record) -> Reservation:
@@ -104,22 +104,9 @@ async def record_timeout_failure(conn: Conn, reservation_id: uuid.UUID, code: st
 async def list_reservations(conn: Conn, *, status: str | None, budget_line: str | None,
                             after: tuple[datetime, uuid.UUID] | None, limit: int,
                             ) -> list[asyncpg.Record]:
-    clauses: list[str] = []
-    args: list[Any] = []
-    if status is not None:
-        args.append(status)
-        clauses.append(f"status = ${len(args)}")
-    if budget_line is not None:
-        args.append(budget_line)
-        clauses.append(f"budget_line = ${len(args)}")
-    if after is not None:
-        args.extend(after)
-        clauses.append(f"(requested_at, id) < (${len(args) - 1}, ${len(args)})")
-    args.append(limit + 1)
-    where = " AND ".join(clauses) or "true"
-    return await conn.fetch(
-        f"SELECT * FROM budget_reservations WHERE {where}"
-        f" ORDER BY requested_at DESC, id DESC LIMIT ${len(args)}", *args)
+    return await newest_first(conn, "SELECT * FROM budget_reservations", [
+        ("status = {}", status), ("budget_line = {}", budget_line),
+    ], ("requested_at", "id"), after, limit)
 
 
 async def insert_payment(conn: Conn, payment_id: str, award_id: uuid.UUID,

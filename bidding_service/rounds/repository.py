@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from bidding_service.rounds.domain import Extension
-from shared.db import JURISDICTION_TZ_SETTING, LOCAL_TODAY_SQL, Conn
+from shared.db import JURISDICTION_TZ_SETTING, LOCAL_TODAY_SQL, Conn, newest_first
 
 
 async def now(conn: Conn) -> datetime:
@@ -76,28 +76,11 @@ async def list_rounds(conn: Conn, *, status: str | None, pool_id: uuid.UUID | No
                       buyer_org: str | None, supplier_id: uuid.UUID | None,
                       after: tuple[datetime, uuid.UUID] | None, limit: int,
                       ) -> list[asyncpg.Record]:
-    clauses: list[str] = []
-    args: list[Any] = []
-
-    def arg(value: object) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
-    if status is not None:
-        clauses.append(f"r.status = {arg(status)}")
-    if pool_id is not None:
-        clauses.append(f"r.pool_id = {arg(pool_id)}")
-    if buyer_org is not None:
-        clauses.append(f"r.buyer_org = {arg(buyer_org)}")
-    if supplier_id is not None:
-        clauses.append("EXISTS (SELECT 1 FROM invitations i WHERE i.round_id = r.id"
-                       f" AND i.supplier_id = {arg(supplier_id)})")
-    if after is not None:
-        clauses.append(f"(r.launched_at, r.id) < ({arg(after[0])}, {arg(after[1])})")
-    where = " AND ".join(clauses) or "true"
-    return await conn.fetch(
-        f"SELECT r.* FROM rounds r WHERE {where} ORDER BY r.launched_at DESC, r.id DESC"
-        f" LIMIT {arg(limit + 1)}", *args)
+    return await newest_first(conn, "SELECT r.* FROM rounds r", [
+        ("r.status = {}", status), ("r.pool_id = {}", pool_id), ("r.buyer_org = {}", buyer_org),
+        ("EXISTS (SELECT 1 FROM invitations i WHERE i.round_id = r.id"
+         " AND i.supplier_id = {})", supplier_id),
+    ], ("r.launched_at", "r.id"), after, limit)
 
 
 async def bid_counts(conn: Conn, round_id: uuid.UUID) -> tuple[int, int]:
