@@ -17,7 +17,7 @@ from bidding_service.bids.domain import bid_refusal, check_bid_amount, required_
 from bidding_service.bids.sealed import Sealer
 from bidding_service.eligibility import service as eligibility
 from bidding_service.rounds import repository as rounds_repo
-from bidding_service.rounds.domain import BIDDING_STATUSES, extends_close, in_extension_window
+from bidding_service.rounds.domain import BIDDING_STATUSES, extends_close
 from bidding_service.rounds.service import sealed_round
 from bidding_service.rounds.views import extension, iso, money
 from shared.auth import Principal, Role
@@ -55,15 +55,16 @@ async def submit_bid(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal, a
             check_bid_amount(amount, r["ceiling_price"])
             ext = extension(r)
             best: Decimal | None = None
-            window = False
+            # Whether the best before this bid is known (the round can still be extended);
+            # whether the bid falls in the last window is judged by its own commit time.
+            best_known = False
             bid_id = uuid.uuid4()
             # The previous own amount is decrypted under the invitation's row lock.
             lowered = await amounts.lower_own_bid(conn, sealer, round_id, supplier_id, bid_id,
                                                   amount, decrement)
             if lowered is not None and ext is not None \
                     and r["extensions_used"] < ext.max_extensions:
-                now = await rounds_repo.now(conn)
-                window = in_extension_window(ext, r["closes_at"], now)
+                best_known = True
                 best = await amounts.best_before(conn, sealer, round_id, r["best_ct"], amount)
             submitted = None if lowered is None else await repo.place_bid(
                 conn, round_id, supplier_id, bid_id, lowered.amount_ct, lowered.previous_bid_id,
@@ -71,7 +72,7 @@ async def submit_bid(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal, a
             if submitted is None:
                 raise await _refusal(conn, sealer, round_id, supplier_id, amount, decrement,
                                      True, r["opens_at"], r["closes_at"], pool_id=r["pool_id"])
-            if window and extends_close(ext, r["extensions_used"], r["closes_at"], submitted,
+            if best_known and extends_close(ext, r["extensions_used"], r["closes_at"], submitted,
                                         amount, best):
                 assert ext is not None
                 moved = await rounds_repo.extend_round(conn, round_id, ext.extend_seconds)

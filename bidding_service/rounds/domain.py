@@ -123,10 +123,6 @@ def extends_close(ext: Extension | None, extensions_used: int, closes_at: dateti
     return best is None or amount < best
 
 
-def in_extension_window(ext: Extension | None, closes_at: datetime, now: datetime) -> bool:
-    return ext is not None and now >= closes_at - timedelta(seconds=ext.window_seconds)
-
-
 def check_pool_active(pool: PoolTerms, today: date) -> None:
     if not pool.is_active(today):
         raise Conflict(f"pool {pool.code} is not active (terminated or outside its validity)",
