@@ -10,7 +10,7 @@ from bidding_service.methods import api as _methods
 from bidding_service.notices.api import install_notice_routes
 from bidding_service.questions import api as _questions
 from bidding_service.rounds import api as _rounds
-from bidding_service.routes import RATE_LIMITER, RECEIPTS, SEALER, api
+from bidding_service.routes import BID_MEMORY, RATE_LIMITER, RECEIPTS, SEALER, api
 from shared.audit import install_audit_route
 from shared.ocds.api import install_ocds_routes
 
@@ -20,4 +20,4 @@ install_audit_route(api)
 install_notice_routes(api, SEALER)
 install_ocds_routes(api)
 
-__all__ = ["RATE_LIMITER", "RECEIPTS", "SEALER", "api"]
+__all__ = ["BID_MEMORY", "RATE_LIMITER", "RECEIPTS", "SEALER", "api"]

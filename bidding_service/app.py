@@ -7,7 +7,8 @@ from pathlib import Path
 from aiohttp import web
 
 from bidding_service import SOURCE, ocds
-from bidding_service.api import RATE_LIMITER, RECEIPTS, SEALER, api
+from bidding_service.api import BID_MEMORY, RATE_LIMITER, RECEIPTS, SEALER, api
+from bidding_service.bids.memory import BidMemory
 from bidding_service.bids.receipts import ReceiptSigner
 from bidding_service.bids.sealed import Sealer
 from bidding_service.budget.consumers import budget_consumer
@@ -67,6 +68,7 @@ def build_app(settings: ServiceSettings, *, run_background: bool = True) -> web.
     app = build_service_app(settings, spec, run_background=run_background)
     app[RATE_LIMITER] = RateLimiter(settings.bid_rate_per_second, settings.bid_rate_burst)
     app[SEALER] = sealer
+    app[BID_MEMORY] = BidMemory()
     app[RECEIPTS] = ReceiptSigner.from_seed(settings.receipt_seed(),
                                             settings.retired_receipt_keys())
     return app

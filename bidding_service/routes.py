@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bidding_service.bids.memory import BidMemory
 from bidding_service.bids.receipts import ReceiptSigner
 from bidding_service.bids.sealed import Sealer
 from shared.auth import Role
@@ -22,6 +23,7 @@ api = Api(title="Bidding service")
 RATE_LIMITER = web.AppKey("bid_rate_limiter", RateLimiter)
 SEALER = web.AppKey("bid_sealer", Sealer)
 RECEIPTS = web.AppKey("receipt_signer", ReceiptSigner)
+BID_MEMORY = web.AppKey("bid_memory", BidMemory)
 
 CENTER = Role.PROCUREMENT_CENTER
 BUYER = Role.BUYER

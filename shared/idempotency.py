@@ -43,6 +43,11 @@ def request_hash(body: Any) -> str:
                                        default=str)).hexdigest()
 
 
+def answer_ad(caller: str, key: str) -> bytes:
+    """Associated data of a sealed stored answer: bound to its caller and key."""
+    return b"answer\x1f" + caller.encode() + b"\x1f" + key.encode()
+
+
 async def once(uow: UnitOfWork, caller: str, key: str | None, fingerprint: str,
                action: Callable[[], Awaitable[Outcome]], *,
                sealer: AnswerSealer | None = None) -> Outcome:
@@ -55,7 +60,7 @@ async def once(uow: UnitOfWork, caller: str, key: str | None, fingerprint: str,
     if key is None:
         return await action()
     conn = uow.conn
-    ad = b"answer\x1f" + caller.encode() + b"\x1f" + key.encode()
+    ad = answer_ad(caller, key)
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{caller}\x1f{key}")
     row = await conn.fetchrow(
         "SELECT request_hash, status, body, location FROM idempotency_keys"

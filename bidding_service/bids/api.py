@@ -8,6 +8,7 @@ from bidding_service.awards.commitment import bid_proof
 from bidding_service.bids import service
 from bidding_service.bids.receipts import bid_receipt
 from bidding_service.routes import (
+    BID_MEMORY,
     BUYER,
     CENTER,
     RATE_LIMITER,
@@ -48,9 +49,10 @@ async def submit_bid(request: web.Request) -> web.Response:
     key = check_key(request.headers.get("Idempotency-Key"))
     cmd = await parse_body(request, SubmitBid)
     sealer = request.app[SEALER]
+    fingerprint = sealer.fingerprint([str(round_id), str(cmd.amount)]) if key else ""
     outcome = await service.submit_bid(
-        request.app[DB], round_id, caller, cmd.amount, key,
-        sealer.fingerprint([str(round_id), str(cmd.amount)]), request.app[METRICS], sealer)
+        request.app[DB], round_id, caller, cmd.amount, key, fingerprint, request.app[METRICS],
+        sealer, request.app[BID_MEMORY])
     if outcome.status == 201:
         # Computed again on a replay (never stored): the same fields give the same receipt.
         outcome = Outcome(outcome.status, {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -58,6 +59,91 @@ async def place_bid(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID, bid
         round_id, supplier_id, bid_id, amount_ct, previous_bid_id, opens_at, closes_at, actor,
         pool_id)
     return submitted
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """What the one-statement bid saw: `submitted_at` when it took the bid; else the
+    invitation as it was (None: no invitation) and a stored answer to the same
+    Idempotency-Key, if any, for the caller to decide what to do."""
+
+    submitted_at: datetime | None
+    invitation: asyncpg.Record | None
+    prior: asyncpg.Record | None
+
+
+async def take_bid(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID, bid_id: uuid.UUID,
+                   amount_ct: bytes, previous_bid_id: uuid.UUID | None, actor: str,
+                   pool_id: uuid.UUID, caller: str, key: str | None, fingerprint: str | None,
+                   answer: Any, location: str) -> Taken:
+    """A bid in one statement, its own transaction: the round's key-share lock (the close
+    waits for it), the round open by the database clock now, the supplier invited and
+    admitted, its last bid still `previous_bid_id` (compare-and-swap: the amount was
+    checked against that bid's), the bid, its held audit entry and, with an
+    Idempotency-Key, the stored answer; nothing of it when the key was used before.
+
+    Two requests with one key at once: the second waits for the first's invitation lock
+    and then fails the compare-and-swap (or, from another supplier's row, the key's
+    primary key), and sees the first's answer when it looks again.
+    """
+    row = await conn.fetchrow(
+        """
+        WITH r AS (
+            SELECT opens_at, closes_at FROM rounds
+             WHERE id = $1 AND status IN ('scheduled', 'open')
+               FOR KEY SHARE
+        ), prior AS (
+            SELECT request_hash, status, body, location FROM idempotency_keys
+             WHERE $9::text IS NOT NULL AND caller = $8 AND key = $9
+        ), accepted AS (
+            UPDATE invitations i
+               SET last_bid_id = $3, last_amount_ct = $4, last_bid_at = clock_timestamp()
+              FROM r
+             WHERE i.round_id = $1 AND i.supplier_id = $2 AND i.status = 'invited'
+               AND i.last_bid_id IS NOT DISTINCT FROM $5
+               AND clock_timestamp() >= r.opens_at AND clock_timestamp() < r.closes_at
+               AND NOT EXISTS (SELECT 1 FROM prior)
+               AND """ + admitted_now("$7", "$2") + """
+            RETURNING i.last_bid_at
+        ), stored AS (
+            INSERT INTO bids (id, round_id, supplier_id, amount_ct, submitted_at)
+            SELECT $3, $1, $2, $4, last_bid_at FROM accepted
+            RETURNING submitted_at
+        ), audited AS (
+            INSERT INTO audit_held (round_id, bid_id, at, actor, actor_role, action, subject)
+            SELECT $1, $3, submitted_at, $6, 'supplier', 'bid.submitted', $12
+              FROM stored
+        ), remembered AS (
+            INSERT INTO idempotency_keys (caller, key, request_hash, status, body, location)
+            SELECT $8, $9, $10, 201, $11, $12 FROM stored WHERE $9::text IS NOT NULL
+        )
+        SELECT s.submitted_at, i.round_id, i.supplier_id, i.status, i.last_bid_id,
+               i.last_amount_ct, i.legacy_last_amount, p.request_hash, p.status AS prior_status,
+               p.body AS prior_body, p.location AS prior_location
+          FROM (SELECT 1) AS one
+          LEFT JOIN stored s ON true
+          LEFT JOIN invitations i ON i.round_id = $1 AND i.supplier_id = $2
+          LEFT JOIN prior p ON true
+        """,
+        round_id, supplier_id, bid_id, amount_ct, previous_bid_id, actor, pool_id,
+        caller, key, fingerprint, answer, location)
+    assert row is not None
+    return Taken(row["submitted_at"], row if row["round_id"] is not None else None,
+                 row if row["request_hash"] is not None else None)
+
+
+async def stored_answer(conn: Conn, caller: str, key: str) -> asyncpg.Record | None:
+    """The answer stored for an Idempotency-Key, with `take_bid`'s column names."""
+    return await conn.fetchrow(
+        "SELECT request_hash, status AS prior_status, body AS prior_body,"
+        " location AS prior_location FROM idempotency_keys WHERE caller = $1 AND key = $2",
+        caller, key)
+
+
+async def bid_time(conn: Conn, bid_id: uuid.UUID) -> datetime | None:
+    at: datetime | None = await conn.fetchval("SELECT submitted_at FROM bids WHERE id = $1",
+                                              bid_id)
+    return at
 
 
 async def supplier_bids(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID | None,

@@ -14,7 +14,8 @@ from bidding_service import SOURCE
 from bidding_service.bids import amounts
 from bidding_service.bids import repository as repo
 from bidding_service.bids.domain import bid_refusal, check_bid_amount, required_decrement
-from bidding_service.bids.sealed import Sealer
+from bidding_service.bids.memory import BidMemory, LastBid, RoundTerms
+from bidding_service.bids.sealed import SealedDataError, Sealer, bid_ad
 from bidding_service.eligibility import service as eligibility
 from bidding_service.rounds import repository as rounds_repo
 from bidding_service.rounds.domain import BIDDING_STATUSES, extends_close
@@ -22,9 +23,10 @@ from bidding_service.rounds.service import sealed_round
 from bidding_service.rounds.views import extension, iso, money
 from shared.auth import Principal, Role
 from shared.db import Conn
-from shared.errors import Conflict, Forbidden, NotFound
-from shared.idempotency import Outcome, once
+from shared.errors import BidRefusal, BidRefused, Conflict, Forbidden, NotFound
+from shared.idempotency import Outcome, answer_ad, once
 from shared.metrics import Metrics
+from shared.problems import unprocessable
 from shared.types import format_money
 from shared.uow import UnitOfWork
 
@@ -33,10 +35,155 @@ log = structlog.get_logger(__name__)
 
 async def submit_bid(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal, amount: Decimal,
                      idempotency_key: str | None, fingerprint: str, metrics: Metrics,
-                     sealer: Sealer) -> Outcome:
-    """Take a bid iff it commits while the round is open by the database clock."""
+                     sealer: Sealer, memory: BidMemory) -> Outcome:
+    """Take a bid iff it commits while the round is open by the database clock.
+
+    A round without anti-sniping takes an accepted bid in one statement (`take_bid`); a
+    round that may still be extended needs the best price before the bid and the
+    extension in the bid's transaction (`_submit_extending`)."""
     supplier_id = caller.supplier_id
     assert supplier_id is not None
+    try:
+        terms = await _terms(db, memory, round_id)
+        if terms.extension is None:
+            outcome = await _submit_direct(db, round_id, caller, supplier_id, amount,
+                                           idempotency_key, fingerprint, sealer, memory, terms)
+        else:
+            outcome = await _submit_extending(db, round_id, caller, supplier_id, amount,
+                                              idempotency_key, fingerprint, sealer)
+    except Exception as exc:
+        metrics.bids.labels(outcome=getattr(exc, "slug", "error")).inc()
+        raise
+    metrics.bids.labels(outcome="accepted").inc()
+    return outcome
+
+
+async def _terms(db: asyncpg.Pool, memory: BidMemory, round_id: uuid.UUID) -> RoundTerms:
+    """The round's terms that never change after launch, read once per process."""
+    terms = memory.terms.get(round_id)
+    if terms is None:
+        r = await db.fetchrow(
+            "SELECT pool_id, ceiling_price, min_decrement, ext_window_seconds,"
+            " ext_extend_seconds, ext_max_extensions FROM rounds WHERE id = $1", round_id)
+        if r is None:
+            raise NotFound("the round")
+        terms = RoundTerms(r["pool_id"], r["ceiling_price"],
+                           required_decrement(r["min_decrement"]), extension(r))
+        memory.terms.put(round_id, terms)
+    return terms
+
+
+# A stale memory of the supplier's last bid costs one more statement; a bid that loses
+# the compare-and-swap this many times in a row is answered 409 bid-conflict (retry).
+ATTEMPTS = 4
+
+
+async def _submit_direct(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal,
+                         supplier_id: uuid.UUID, amount: Decimal, key: str | None,
+                         fingerprint: str, sealer: Sealer, memory: BidMemory,
+                         terms: RoundTerms) -> Outcome:
+    async with db.acquire() as conn:
+        if amount <= 0 or amount > terms.ceiling:
+            await _refuse_if_not_bidding(conn, sealer, round_id, supplier_id, amount, terms)
+            check_bid_amount(amount, terms.ceiling)
+        bid_id = uuid.uuid4()
+        location = f"/v1/rounds/{round_id}/bids/{bid_id}"
+        body = {"id": str(bid_id), "round_id": str(round_id), "supplier_id": str(supplier_id),
+                "amount": format_money(amount)}
+        ad = answer_ad(caller.caller_key, key) if key is not None else b""
+        # Without submitted_at, which the statement decides: a replay reads it from the bid.
+        answer = sealer.seal_answer({**body, "valid": True}, ad) if key is not None else None
+        amount_ct = sealer.seal_amount(amount, bid_ad(round_id, supplier_id, bid_id))
+        known = memory.last_bid(round_id, supplier_id)
+        for _ in range(ATTEMPTS):
+            previous_id = known.bid_id if known is not None else None
+            if known is not None and amount > known.amount - terms.decrement:
+                # Not lower than the last bid: unless it repeats a request already answered.
+                prior = await repo.stored_answer(conn, caller.caller_key, key) if key else None
+                if prior is not None:
+                    return await _replay(conn, prior, fingerprint, sealer, ad)
+                raise await _refusal_now(conn, sealer, round_id, supplier_id, amount, terms,
+                                         remembered=known.amount)
+            try:
+                taken = await repo.take_bid(conn, round_id, supplier_id, bid_id, amount_ct,
+                                            previous_id, caller.sub, terms.pool_id,
+                                            caller.caller_key, key,
+                                            fingerprint if key is not None else None,
+                                            answer, location)
+            except asyncpg.UniqueViolationError:
+                if key is None:
+                    raise
+                continue  # another request with this key committed first: look again
+            if taken.prior is not None:
+                assert key is not None
+                return await _replay(conn, taken.prior, fingerprint, sealer, ad)
+            if taken.submitted_at is not None:
+                memory.accepted(round_id, supplier_id, LastBid(bid_id, amount))
+                return Outcome(201, {**body, "submitted_at": taken.submitted_at.isoformat(),
+                                     "valid": True}, location)
+            inv = taken.invitation
+            if inv is not None and inv["last_bid_id"] == previous_id:
+                # The statement's snapshot agrees: look at what committed since.
+                inv = await repo.invitation(conn, round_id, supplier_id)
+            if inv is None or inv["status"] != "invited" or inv["last_bid_id"] == previous_id:
+                raise await _refusal_now(conn, sealer, round_id, supplier_id, amount, terms)
+            # Another bid of this supplier came first (another process; or this one
+            # remembered none): check against it and try again.
+            last = amounts.last_amount(sealer, inv, legacy_ok=False)
+            known = None if last is None else LastBid(inv["last_bid_id"], last)
+            if known is None:
+                memory.forget_bid(round_id, supplier_id)
+            else:
+                memory.accepted(round_id, supplier_id, known)
+    raise BidRefused(BidRefusal.RETRY, "the bid could not be accepted; retry",
+                     slug="bid-conflict")
+
+
+async def _replay(conn: Conn, prior: asyncpg.Record, fingerprint: str, sealer: Sealer,
+                  ad: bytes) -> Outcome:
+    if prior["request_hash"] != fingerprint:
+        raise unprocessable("this Idempotency-Key was used with a different request",
+                            slug="idempotency-key-reused")
+    body = sealer.open_answer(prior["prior_body"], ad)
+    if "submitted_at" not in body and prior["prior_status"] == 201:
+        at = await repo.bid_time(conn, uuid.UUID(body["id"]))
+        if at is None:
+            raise SealedDataError("a stored answer names a bid that is not there")
+        body = {k: body[k] for k in ("id", "round_id", "supplier_id", "amount")} | {
+            "submitted_at": at.isoformat(), "valid": body["valid"]}
+    return Outcome(prior["prior_status"], body, prior["prior_location"])
+
+
+async def _refuse_if_not_bidding(conn: Conn, sealer: Sealer, round_id: uuid.UUID,
+                                 supplier_id: uuid.UUID, amount: Decimal,
+                                 terms: RoundTerms) -> None:
+    """A round no longer taking bids refuses for that reason before judging the amount."""
+    status = await conn.fetchval("SELECT status FROM rounds WHERE id = $1", round_id)
+    if status not in BIDDING_STATUSES:
+        raise await _refusal(conn, sealer, round_id, supplier_id, amount, terms.decrement,
+                             False, pool_id=terms.pool_id)
+
+
+async def _refusal_now(conn: Conn, sealer: Sealer, round_id: uuid.UUID,
+                       supplier_id: uuid.UUID, amount: Decimal, terms: RoundTerms, *,
+                       remembered: Decimal | None = None) -> Exception:
+    """Why the bid was refused, from the round and invitation as they are now (the
+    previous amount: the one this process took, when it remembers one)."""
+    r = await conn.fetchrow("SELECT status, opens_at, closes_at FROM rounds WHERE id = $1",
+                            round_id)
+    if r is None:
+        return NotFound("the round")
+    return await _refusal(conn, sealer, round_id, supplier_id, amount, terms.decrement,
+                          r["status"] in BIDDING_STATUSES, r["opens_at"], r["closes_at"],
+                          pool_id=terms.pool_id, remembered=remembered)
+
+
+async def _submit_extending(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal,
+                            supplier_id: uuid.UUID, amount: Decimal,
+                            idempotency_key: str | None, fingerprint: str, sealer: Sealer,
+                            ) -> Outcome:
+    """The bid on a round with anti-sniping, in a transaction: the bid, the best price
+    before it and, for a new best in the last window, the extension commit together."""
     async with UnitOfWork(db, SOURCE) as uow:
         async def action() -> Outcome:
             conn = uow.conn
@@ -87,20 +234,14 @@ async def submit_bid(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal, a
                     "submitted_at": submitted.isoformat(), "valid": True}
             return Outcome(201, body, f"/v1/rounds/{round_id}/bids/{bid_id}")
 
-        try:
-            outcome = await once(uow, caller.caller_key, idempotency_key, fingerprint, action,
-                                 sealer=sealer)
-        except Exception as exc:
-            metrics.bids.labels(outcome=getattr(exc, "slug", "error")).inc()
-            raise
-    metrics.bids.labels(outcome="accepted").inc()
-    return outcome
+        return await once(uow, caller.caller_key, idempotency_key, fingerprint, action,
+                          sealer=sealer)
 
 
 async def _refusal(conn: Conn, sealer: Sealer, round_id: uuid.UUID, supplier_id: uuid.UUID,
                    amount: Decimal, decrement: Decimal, status_open: bool,
                    opens_at: datetime | None = None, closes_at: datetime | None = None,
-                   *, pool_id: uuid.UUID) -> Exception:
+                   *, pool_id: uuid.UUID, remembered: Decimal | None = None) -> Exception:
     inv = await repo.invitation(conn, round_id, supplier_id)
     excluded = inv is not None and (
         inv["status"] == "excluded" or await eligibility.not_admitted(conn, pool_id, supplier_id))
@@ -110,7 +251,8 @@ async def _refusal(conn: Conn, sealer: Sealer, round_id: uuid.UUID, supplier_id:
     return bid_refusal(invited=inv is not None,
                        excluded=excluded,
                        open_now=open_now,
-                       previous=amounts.last_amount(sealer, inv) if inv else None,
+                       previous=remembered if remembered is not None
+                       else amounts.last_amount(sealer, inv) if inv else None,
                        amount=amount, decrement=decrement)
 
 

@@ -13,6 +13,7 @@ import asyncpg
 from aiohttp.test_utils import TestClient
 
 from bidding_service.awards.domain import Candidate, evaluate
+from bidding_service.routes import BID_MEMORY
 from bidding_service.settings import BiddingSettings
 from tests.integration.bidding.conftest import PoolFeed, members, round_body
 from tests.integration.bidding.helpers import bid, launch, wait_status
@@ -152,7 +153,10 @@ async def test_a_ciphertext_moved_to_another_row_is_refused_not_used(
         assert "5000.00" not in await resp.text() and "6000.00" not in await resp.text()
     async with bidding.get(f"/v1/rounds/{rid}", headers=heads[0]) as resp:
         assert resp.status == 500
-    # A new bid is checked against the previous amount: refused, not taken as 6000.00.
+    # A new bid is checked against the previous amount: refused, not taken as 6000.00,
+    # by the process that remembers the amount it took, and by one that reads the row.
+    assert (await bid(bidding, heads[0], str(rid), "5500.00"))[0] == 422
+    bidding.app[BID_MEMORY].forget_bid(rid, ms[0].id)
     assert (await bid(bidding, heads[0], str(rid), "5500.00"))[0] == 500
     # The close refuses too: no result from swapped amounts, the round stays open.
     await _sql(bidding_settings, "UPDATE rounds SET closes_at = clock_timestamp()"
@@ -247,7 +251,13 @@ async def test_a_clear_amount_written_into_an_open_round_is_refused(
     await _sql(bidding_settings, "UPDATE invitations SET last_amount_ct = NULL,"
                " legacy_last_amount = 99999.00 WHERE round_id = $1 AND supplier_id = $2",
                rid, ms[0].id)
+    # The process that took the bid remembers its amount: the floor is not lifted.
+    assert (await bid(bidding, head, str(rid), "6000.00"))[0] == 422
+    # A process that does not remember it (another one, or after a restart) reads the
+    # tampered row and refuses to use it.
+    bidding.app[BID_MEMORY].forget_bid(rid, ms[0].id)
     assert (await bid(bidding, head, str(rid), "6000.00"))[0] == 500
+    assert (await bid(bidding, head, str(rid), "4000.00"))[0] == 500
     assert (await _sql(bidding_settings, "SELECT count(*) AS n FROM bids WHERE round_id = $1",
                        rid))[0]["n"] == 1
     await _sql(bidding_settings, "UPDATE rounds SET status = 'cancelled' WHERE id = $1", rid)

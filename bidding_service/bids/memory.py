@@ -1,0 +1,88 @@
+"""What one process remembers between bids, so an accepted bid costs one statement.
+
+Pure: no database, no HTTP. Two bounded maps:
+
+- `RoundTerms`: the parts of a round that never change after launch (pool, ceiling,
+  minimum decrement, anti-sniping settings). Status and times do change: the bid's
+  statement checks them on the round row itself, never here.
+- the supplier's last accepted bid in a round (its id and amount, decrypted: trust.md 3
+  allows clear amounts in a process's memory, never in the database). The bid's
+  statement takes the bid only if the invitation's `last_bid_id` is still the id
+  remembered here (compare-and-swap), so a stale or missing entry (another process took
+  the supplier's later bid, the process restarted) costs one more statement, never a
+  wrong decision: amounts only go down, so a check against an older amount that passes
+  is re-checked against the newer one, and one that fails would fail against it too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Generic, TypeVar
+
+from bidding_service.rounds.domain import Extension
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Bounded(Generic[K, V]):
+    """A map that forgets its least recently used entries beyond `capacity`."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self._capacity = capacity
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self._capacity:
+            self._items.popitem(last=False)
+
+    def forget(self, key: K) -> None:
+        self._items.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass(frozen=True, slots=True)
+class RoundTerms:
+    pool_id: uuid.UUID
+    ceiling: Decimal
+    decrement: Decimal
+    extension: Extension | None
+
+
+@dataclass(frozen=True, slots=True)
+class LastBid:
+    bid_id: uuid.UUID
+    amount: Decimal
+
+
+class BidMemory:
+    """Round terms and last bids, bounded: 1,000 rounds and 200,000 bidders by default
+    (about 60 MB at the bound; entries of closed rounds age out)."""
+
+    def __init__(self, rounds: int = 1000, bidders: int = 200_000) -> None:
+        self.terms: Bounded[uuid.UUID, RoundTerms] = Bounded(rounds)
+        self._last: Bounded[tuple[uuid.UUID, uuid.UUID], LastBid] = Bounded(bidders)
+
+    def last_bid(self, round_id: uuid.UUID, supplier_id: uuid.UUID) -> LastBid | None:
+        return self._last.get((round_id, supplier_id))
+
+    def accepted(self, round_id: uuid.UUID, supplier_id: uuid.UUID, bid: LastBid) -> None:
+        self._last.put((round_id, supplier_id), bid)
+
+    def forget_bid(self, round_id: uuid.UUID, supplier_id: uuid.UUID) -> None:
+        self._last.forget((round_id, supplier_id))
