@@ -243,9 +243,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
                                           "an unexpected error occurred; it has been logged"))
     elapsed = time.perf_counter() - started
     response.headers["X-Request-ID"] = request_id
-    metrics = request.app[METRICS]
-    metrics.http_requests.labels(request.method, route, str(response.status)).inc()
-    metrics.http_latency.labels(request.method, route).observe(elapsed)
+    request.app[METRICS].observe_request(request.method, route, response.status, elapsed)
     if route not in ("/healthz", "/readyz"):
         log.info("http_request", method=request.method, route=route, status=response.status,
                  ms=round(elapsed * 1000, 2))

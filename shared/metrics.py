@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
@@ -9,6 +11,7 @@ class Metrics:
     """Every metric both services expose; service-specific ones live beside them."""
 
     def __init__(self) -> None:
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.http_requests = Counter(
@@ -53,3 +56,16 @@ class Metrics:
         self.rounds_close_failing = Gauge(
             "rounds_close_failing", "Rounds past their close whose close has failed so far",
             registry=r)
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count a request and its latency; the labelled children are looked up once per
+        (method, route, status), not on every request (`labels()` validates and locks)."""
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (self.http_requests.labels(method, route, str(status)),
+                        self.http_latency.labels(method, route))
+            if len(self._request_children) < 1000:  # bounded, whatever methods arrive
+                self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -16,7 +17,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from bidding_service.bids.receipts import ReceiptSigner, bid_receipt, verify_receipt
+from bidding_service.bids.receipts import (
+    ReceiptSigner,
+    bid_receipt,
+    canonical_json,
+    verify_receipt,
+)
 
 SEED = bytes(range(32))
 ROUND = "6f2c1d3e-0000-4000-8000-000000000001"
@@ -95,3 +101,13 @@ def test_tampering_and_unknown_keys_fail_and_rotation_keeps_old_receipts() -> No
     assert new.kid != old.kid and [k["kid"] for k in new.jwks()["keys"]] == [new.kid, old.kid]
     assert verify_receipt(receipt, new.jwks()) is None
     assert verify_receipt(receipt, ReceiptSigner.from_seed(b"\x07" * 32).jwks()) is not None
+
+
+def test_canonical_json_is_the_bytes_the_contract_names() -> None:
+    """orjson writes exactly `json.dumps(sort_keys, separators=(",", ":"),
+    ensure_ascii=False)` for the string fields that are hashed."""
+    for value in ({"b": "2", "a": "1"}, {"amount": "7000.00", "bid_id": "x"},
+                  {"name": "深圳市压测采购单位", "q": 'quote " and \\ back'},
+                  {"ctl": "tab\tnl\nnul\x00bell\x07del\x7f", "e": ""}):
+        assert canonical_json(value) == json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
