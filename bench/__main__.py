@@ -23,7 +23,7 @@ import aio_pika
 import aiohttp
 import asyncpg
 
-from bench import report, scenarios
+from bench import floors, report, scenarios, storm
 from bench.feed import FinanceTap, PoolFeed
 from bench.procs import (
     ROOT,
@@ -203,19 +203,19 @@ async def phases(ctx: Context, results: dict[str, Any]) -> None:
 
     needs_storm = {"storm", "floors", "processes", "profile"} & set(cfg.phases)
     if needs_storm:
-        storm = await guarded("storm", scenarios.phase_storm(ctx) if "storm" in cfg.phases
-                              else _storm_setup_only(ctx))
-        if storm:
-            pool, tokens = storm.pop("_pool"), storm.pop("_tokens")
+        stormed = await guarded("storm", storm.phase_storm(ctx) if "storm" in cfg.phases
+                                else _storm_setup_only(ctx))
+        if stormed:
+            pool, tokens = stormed.pop("_pool"), stormed.pop("_tokens")
             if "storm" in cfg.phases:
-                results["storm"] = storm
+                results["storm"] = stormed
     if "floors" in cfg.phases and tokens:
-        results["floors"] = await guarded("floors", scenarios.phase_floors(ctx, tokens))
+        results["floors"] = await guarded("floors", floors.phase_floors(ctx, tokens))
     if "processes" in cfg.phases and pool is not None and tokens:
         results["processes"] = await guarded(
-            "processes", scenarios.phase_processes(ctx, pool, tokens))
+            "processes", storm.phase_processes(ctx, pool, tokens))
     if "profile" in cfg.phases and cfg.profile and pool is not None and tokens:
-        results["profile"] = await guarded("profile", scenarios.phase_profile(ctx, pool, tokens))
+        results["profile"] = await guarded("profile", storm.phase_profile(ctx, pool, tokens))
     if "close" in cfg.phases:
         results["close"] = await guarded("close", scenarios.phase_close(ctx))
     if "scale" in cfg.phases:
@@ -225,7 +225,7 @@ async def phases(ctx: Context, results: dict[str, Any]) -> None:
 
 
 async def _storm_setup_only(ctx: Context) -> dict[str, Any]:
-    pool, tokens, ingest = await scenarios.storm_pool(ctx)
+    pool, tokens, ingest = await storm.storm_pool(ctx)
     return {"_pool": pool, "_tokens": tokens, "pool_ingest": ingest}
 
 
