@@ -23,7 +23,7 @@ import aio_pika
 import aiohttp
 import asyncpg
 
-from bench import floors, report, scenarios, storm
+from bench import drive, floors, report, scenarios, storm, wrk
 from bench.feed import FinanceTap, PoolFeed
 from bench.procs import (
     ROOT,
@@ -67,6 +67,7 @@ def config(args: argparse.Namespace) -> Config:
         cfg.scale_reps = args.reps
     if args.concurrency:
         cfg.concurrency = tuple(int(c) for c in args.concurrency.split(","))
+    cfg.loadgen = drive.choose(args.loadgen, wrk.find())
     return cfg
 
 
@@ -87,9 +88,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "started": time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(started)),
         "git": await asyncio.to_thread(git_describe),
         "config": cfg.__dict__, "machine": {"before": machine_state()}, "errors": {},
+        "loadgen": load_generator(cfg, args.loadgen),
     }
     log(f"run {run_id}: database {database}, exchange {names['exchange']}, "
-        f"phases {','.join(cfg.phases)}")
+        f"phases {','.join(cfg.phases)}; storm load generator: "
+        f"{results['loadgen']['description']}")
     conn = await asyncpg.connect(admin)
     try:
         await conn.execute(f'CREATE DATABASE "{database}"')
@@ -151,6 +154,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if not args.keep:
             await cleanup(admin, database, args.amqp_url, names)
     return results
+
+
+def load_generator(cfg: Config, requested: str | None) -> dict[str, Any]:
+    """Which generator drives the storm, its version, and the report's line about it."""
+    found = wrk.find()
+    version = wrk.version(found) if cfg.loadgen == drive.WRK and found else None
+    return {"kind": cfg.loadgen, "requested": requested, "version": version,
+            "description": drive.describe(cfg.loadgen, requested, version)}
 
 
 def write_results(results: dict[str, Any], args: argparse.Namespace) -> None:
@@ -265,6 +276,8 @@ def main() -> int:
     parser.add_argument("--duration", type=float, help="storm seconds per run")
     parser.add_argument("--reps", type=int, help="runs per figure")
     parser.add_argument("--concurrency", help="comma list of C (default 50,200)")
+    parser.add_argument("--loadgen", choices=(drive.WRK, drive.PYTHON),
+                        help="storm load generator (default: wrk if on PATH, else python)")
     parser.add_argument("--no-profile", action="store_true", help="skip py-spy")
     parser.add_argument("--keep", action="store_true", help="keep the database and queues")
     parser.add_argument("--admin-dsn", default=os.environ.get(

@@ -14,8 +14,9 @@ from typing import Any
 
 import asyncpg
 
+from bench import drive
 from bench.procs import TMP, Proc, free_port, machine_cpu, python_module
-from bench.scenarios import Context, log, run_loadgen, storm_spec, summarize_runs
+from bench.scenarios import Context, log, storm_spec
 from bench.stats import agg, dist
 
 
@@ -42,14 +43,14 @@ async def phase_floors(ctx: Context, tokens: list[list[str]]) -> dict[str, Any]:
             for rep in range(ctx.cfg.reps):
                 spec = storm_spec(ctx, [floor.url], f"/v1/rounds/{round_id}/bids", tokens, c,
                                   {"floor-a": [floor.pid]}, seed=rep + c)
-                r = await run_loadgen(ctx, f"floor-a-c{c}-r{rep}", spec)
+                r = await drive.load(ctx, f"floor-a-c{c}-r{rep}", spec)
                 r["cpu_cores"]["service"] = r["cpu_cores"].get("floor-a", 0)
                 known = sum(r["cpu_cores"].get(k, 0) for k in ("loadgen", "postgres", "service"))
                 r["cpu_cores"]["other"] = round(r["cpu_cores"]["machine_busy"] - known, 3)
                 runs.append(r)
                 log(f"floor (a) C={c} rep {rep + 1}: {r['accepted_per_s']:.0f}/s, "
                     f"p99 {r['latency_ms']['p99']} ms")
-            out["a"][str(c)] = summarize_runs(runs)
+            out["a"][str(c)] = drive.summarize(runs)
     finally:
         ctx.record_rss("floors")
         floor.stop()

@@ -65,6 +65,8 @@ class Config:
     phases: tuple[str, ...]
     # Pools up to this size are fed as events; larger ones are COPY-loaded.
     events_max: int = 1000
+    # The storm's load generator: "wrk" or "python" (bench/drive.py).
+    loadgen: str = "python"
 
 
 @dataclass

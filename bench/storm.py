@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import profile
+from bench import drive, profile
 from bench.feed import Pool, make_members, wait_eligible
 from bench.procs import Proc, free_port, python_module
 from bench.scenarios import (
@@ -22,9 +22,7 @@ from bench.scenarios import (
     cancel,
     launch,
     log,
-    run_loadgen,
     storm_spec,
-    summarize_runs,
     supplier_token,
 )
 
@@ -51,8 +49,9 @@ async def storm(ctx: Context, procs: list[Proc], pool: Pool, tokens: list[list[s
     rnd, _ = await launch(ctx, base, pool, closes_at)
     spec = storm_spec(ctx, [p.url for p in procs], f"/v1/rounds/{rnd['id']}/bids", tokens,
                       concurrency, {p.name: [p.pid] for p in procs}, seed=rep + concurrency)
+    spec["decrement_cents"] = drive.decrement_cents(rnd.get("min_decrement"))
     try:
-        result = await run_loadgen(ctx, f"{label}-r{rep}", spec)
+        result = await drive.load(ctx, f"{label}-r{rep}", spec)
     finally:
         await cancel(ctx, base, rnd["id"])
     names = [p.name for p in procs]
@@ -72,7 +71,7 @@ async def phase_storm(ctx: Context) -> dict[str, Any]:
             runs.append(await storm(ctx, ctx.bidding[:1], pool, tokens, c, f"storm-c{c}", rep))
             log(f"storm C={c} rep {rep + 1}: {runs[-1]['accepted_per_s']:.0f} accepted/s, "
                 f"p99 {runs[-1]['latency_ms']['p99']} ms")
-        out["by_c"][str(c)] = summarize_runs(runs)
+        out["by_c"][str(c)] = drive.summarize(runs)
     out["_pool"] = pool
     out["_tokens"] = tokens
     return out
@@ -114,7 +113,7 @@ async def phase_processes(ctx: Context, pool: Pool, tokens: list[list[str]]) -> 
         second.stop()
         ctx.bidding.remove(second)
         ctx.others["bidding-2"] = second
-    return {"concurrency": c, "two": summarize_runs(runs), "second_pool_max": pool_max}
+    return {"concurrency": c, "two": drive.summarize(runs), "second_pool_max": pool_max}
 
 
 # ---------------------------------------------------------------- profile
@@ -135,7 +134,7 @@ async def phase_profile(ctx: Context, pool: Pool, tokens: list[list[str]]) -> di
     rnd, _ = await launch(ctx, target.url, pool, closes_at)
     spec = storm_spec(ctx, [target.url], f"/v1/rounds/{rnd['id']}/bids", tokens, c,
                       {target.name: [target.pid]}, seed=99)
-    load = asyncio.create_task(run_loadgen(ctx, f"profile-c{c}", spec))
+    load = asyncio.create_task(drive.load(ctx, f"profile-c{c}", spec))
     try:
         await asyncio.sleep(ctx.cfg.warmup)
         spy = await asyncio.create_subprocess_exec(*argv, stdout=subprocess.PIPE,
