@@ -37,11 +37,11 @@ TIMEOUT_S = 10
 
 T = TypeVar("T")
 
-# Counted by wrk_bids.lua: deliberate repeats sent and refused, refusals or errors of bids
-# that were lower (never expected), requests sent for a supplier already in flight (never
-# expected), answers without our request id, bids with no answer when wrk stopped.
-CHECKS = ("repeats", "repeats_refused", "not_deliberate", "overlaps", "unmatched",
-          "in_flight_at_end")
+# Counted by wrk_bids.lua: deliberate repeats sent, answered and refused; refusals or
+# errors of bids that were lower (never expected); requests sent for a supplier already in
+# flight (never expected); answers without our request id; bids unanswered when wrk stopped.
+CHECKS = ("repeats", "repeats_answered", "repeats_refused", "not_deliberate", "overlaps",
+          "unmatched", "in_flight_at_end")
 
 
 def find() -> str | None:

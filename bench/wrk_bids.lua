@@ -15,7 +15,7 @@
 --
 -- Settings come from the environment (done() runs where init()'s arguments never go):
 -- BENCH_WRK_DIR (suppliers-<thread>.tsv: "supplier_id<TAB>token" lines),
--- BENCH_WRK_STATE_IN / BENCH_WRK_STATE_OUT ("thread slot cents" lines),
+-- BENCH_WRK_STATE_IN / BENCH_WRK_STATE_OUT ("thread slot cents unsure" lines),
 -- BENCH_BAD_SHARE, BENCH_DECREMENT_CENTS, BENCH_CEILING_CENTS, BENCH_SEED.
 
 local dir = os.getenv("BENCH_WRK_DIR")
@@ -47,9 +47,11 @@ prefix = {}          -- per slot: request line and headers up to the request id
 last = {}            -- per slot: last accepted amount (cents), absent before the first
 sent = {}            -- per slot: amount of the bid in flight
 busy = {}            -- per slot: true while a bid has no answer
+unsure = {}          -- per slot: true when the last amount is of a bid never answered
 counts = {}          -- "201", "422 bid-not-lower", ...
 deliberate = {}      -- per slot: true when the bid in flight is a deliberate repeat
 repeats = 0          -- deliberate repeats sent
+repeats_answered = 0 -- ... answered before wrk stopped
 repeats_refused = 0  -- ... answered with a refusal, as they must be by the service
 not_deliberate = 0   -- refusals and errors answering a bid that was lower: never expected
 overlaps = 0         -- requests sent for a busy supplier (every slot busy: never expected)
@@ -81,8 +83,11 @@ function init(args)
       local s = io.open(state_in, "r")
       if s then
          for line in s:lines() do
-            local t, slot, c = line:match("^(%d+) (%d+) (%d+)$")
-            if t and tonumber(t) == index then last[tonumber(slot)] = tonumber(c) end
+            local t, slot, c, u = line:match("^(%d+) (%d+) (%d+) ([01])$")
+            if t and tonumber(t) == index then
+               last[tonumber(slot)] = tonumber(c)
+               unsure[tonumber(slot)] = u == "1" or nil
+            end
          end
          s:close()
       end
@@ -104,7 +109,8 @@ function request()
    if busy[cursor] then overlaps = overlaps + 1 end
    local prev = last[cursor]
    local cents
-   if prev and math.random() < bad_share then
+   -- No deliberate repeat of an amount the service may never have taken.
+   if prev and not unsure[cursor] and math.random() < bad_share then
       cents = prev           -- not lower than the previous bid: must be refused
       repeats = repeats + 1
    elseif prev then
@@ -125,8 +131,10 @@ function response(status, headers, body)
    local slot = tonumber(rid:match("^b(%d+)-"))
    if slot and busy[slot] then
       busy[slot] = nil
+      unsure[slot] = nil
       if status == 201 then last[slot] = sent[slot] end
       if deliberate[slot] then
+         repeats_answered = repeats_answered + 1
          if status ~= 201 then repeats_refused = repeats_refused + 1 end
       elseif status ~= 201 then
          not_deliberate = not_deliberate + 1
@@ -150,8 +158,8 @@ end
 
 function done(summary, latency, requests)
    local total = {}
-   local extra = {repeats = 0, repeats_refused = 0, not_deliberate = 0, overlaps = 0,
-                  unmatched = 0, in_flight_at_end = 0}
+   local extra = {repeats = 0, repeats_answered = 0, repeats_refused = 0, not_deliberate = 0,
+                  overlaps = 0, unmatched = 0, in_flight_at_end = 0}
    local out = state_out ~= "" and assert(io.open(state_out, "w")) or nil
    for _, t in ipairs(threads) do
       for k, v in pairs(t:get("counts")) do total[k] = (total[k] or 0) + v end
@@ -161,13 +169,18 @@ function done(summary, latency, requests)
       local i = t:get("index")
       local amounts, in_flight = t:get("last"), t:get("sent")
       -- A bid still in flight when wrk stopped may yet be accepted: the next run goes on
-      -- from its amount (lower than the last accepted, so it never causes a refusal).
+      -- below its amount (lower than the last accepted too, so it is never refused), and
+      -- does not deliberately repeat it (the service may never have taken it).
+      local doubt = t:get("unsure")
       for slot in pairs(t:get("busy")) do
-         amounts[slot] = in_flight[slot]
+         amounts[slot] = math.min(amounts[slot] or in_flight[slot], in_flight[slot])
+         doubt[slot] = true
          extra.in_flight_at_end = extra.in_flight_at_end + 1
       end
       if out then
-         for slot, c in pairs(amounts) do out:write(i, " ", slot, " ", c, "\n") end
+         for slot, c in pairs(amounts) do
+            out:write(i, " ", slot, " ", c, " ", doubt[slot] and 1 or 0, "\n")
+         end
       end
    end
    if out then out:close() end
@@ -182,12 +195,14 @@ function done(summary, latency, requests)
    io.write(string.format(
       'BENCH-WRK {"threads":%d,"duration_us":%d,"requests":%d,"bytes":%d,' ..
       '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
-      '"counts":{%s},"repeats":%d,"repeats_refused":%d,"not_deliberate":%d,' ..
+      '"counts":{%s},"repeats":%d,"repeats_answered":%d,"repeats_refused":%d,' ..
+      '"not_deliberate":%d,' ..
       '"overlaps":%d,"unmatched":%d,"in_flight_at_end":%d,' ..
       '"latency_us":{"min":%d,"max":%d,"mean":%.1f,"count":%d,"percentiles":{%s}}}\n',
       #threads, summary.duration, summary.requests, summary.bytes,
       e.connect, e.read, e.write, e.status, e.timeout,
-      table.concat(parts, ","), extra.repeats, extra.repeats_refused, extra.not_deliberate,
+      table.concat(parts, ","), extra.repeats, extra.repeats_answered, extra.repeats_refused,
+      extra.not_deliberate,
       extra.overlaps, extra.unmatched,
       extra.in_flight_at_end,
       low, latency.max, latency.mean, summary.requests, table.concat(pct, ",")))
