@@ -23,7 +23,7 @@ import aio_pika
 import aiohttp
 import asyncpg
 
-from bench import drive, floors, report, scenarios, storm, wrk
+from bench import drive, floors, ratios, report, scenarios, storm, wrk
 from bench.feed import FinanceTap, PoolFeed
 from bench.procs import (
     ROOT,
@@ -144,6 +144,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 p.stop()
         results["machine"]["after"] = await asyncio.to_thread(machine_state)
         results["elapsed_s"] = time.time() - started
+        results["vs_floor_a"] = ratios.vs_floor_a(results)
         # Results first: nothing below may lose them.
         write_results(results, args)
         if ctx is not None:
