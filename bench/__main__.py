@@ -23,7 +23,7 @@ import aio_pika
 import aiohttp
 import asyncpg
 
-from bench import report, scenarios
+from bench import drive, floors, ratios, report, scenarios, storm, wrk
 from bench.feed import FinanceTap, PoolFeed
 from bench.procs import (
     ROOT,
@@ -67,6 +67,7 @@ def config(args: argparse.Namespace) -> Config:
         cfg.scale_reps = args.reps
     if args.concurrency:
         cfg.concurrency = tuple(int(c) for c in args.concurrency.split(","))
+    cfg.loadgen = drive.choose(args.loadgen, wrk.find())
     return cfg
 
 
@@ -87,9 +88,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "started": time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(started)),
         "git": await asyncio.to_thread(git_describe),
         "config": cfg.__dict__, "machine": {"before": machine_state()}, "errors": {},
+        "loadgen": load_generator(cfg, args.loadgen),
     }
     log(f"run {run_id}: database {database}, exchange {names['exchange']}, "
-        f"phases {','.join(cfg.phases)}")
+        f"phases {','.join(cfg.phases)}; storm load generator: "
+        f"{results['loadgen']['description']}")
     conn = await asyncpg.connect(admin)
     try:
         await conn.execute(f'CREATE DATABASE "{database}"')
@@ -141,6 +144,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 p.stop()
         results["machine"]["after"] = await asyncio.to_thread(machine_state)
         results["elapsed_s"] = time.time() - started
+        results["vs_floor_a"] = ratios.vs_floor_a(results)
         # Results first: nothing below may lose them.
         write_results(results, args)
         if ctx is not None:
@@ -151,6 +155,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if not args.keep:
             await cleanup(admin, database, args.amqp_url, names)
     return results
+
+
+def load_generator(cfg: Config, requested: str | None) -> dict[str, Any]:
+    """Which generator drives the storm, its version, and the report's line about it."""
+    found = wrk.find()
+    version = wrk.version(found) if cfg.loadgen == drive.WRK and found else None
+    return {"kind": cfg.loadgen, "requested": requested, "version": version,
+            "description": drive.describe(cfg.loadgen, requested, version)}
 
 
 def write_results(results: dict[str, Any], args: argparse.Namespace) -> None:
@@ -203,19 +215,19 @@ async def phases(ctx: Context, results: dict[str, Any]) -> None:
 
     needs_storm = {"storm", "floors", "processes", "profile"} & set(cfg.phases)
     if needs_storm:
-        storm = await guarded("storm", scenarios.phase_storm(ctx) if "storm" in cfg.phases
-                              else _storm_setup_only(ctx))
-        if storm:
-            pool, tokens = storm.pop("_pool"), storm.pop("_tokens")
+        stormed = await guarded("storm", storm.phase_storm(ctx) if "storm" in cfg.phases
+                                else _storm_setup_only(ctx))
+        if stormed:
+            pool, tokens = stormed.pop("_pool"), stormed.pop("_tokens")
             if "storm" in cfg.phases:
-                results["storm"] = storm
+                results["storm"] = stormed
     if "floors" in cfg.phases and tokens:
-        results["floors"] = await guarded("floors", scenarios.phase_floors(ctx, tokens))
+        results["floors"] = await guarded("floors", floors.phase_floors(ctx, tokens))
     if "processes" in cfg.phases and pool is not None and tokens:
         results["processes"] = await guarded(
-            "processes", scenarios.phase_processes(ctx, pool, tokens))
+            "processes", storm.phase_processes(ctx, pool, tokens))
     if "profile" in cfg.phases and cfg.profile and pool is not None and tokens:
-        results["profile"] = await guarded("profile", scenarios.phase_profile(ctx, pool, tokens))
+        results["profile"] = await guarded("profile", storm.phase_profile(ctx, pool, tokens))
     if "close" in cfg.phases:
         results["close"] = await guarded("close", scenarios.phase_close(ctx))
     if "scale" in cfg.phases:
@@ -225,7 +237,7 @@ async def phases(ctx: Context, results: dict[str, Any]) -> None:
 
 
 async def _storm_setup_only(ctx: Context) -> dict[str, Any]:
-    pool, tokens, ingest = await scenarios.storm_pool(ctx)
+    pool, tokens, ingest = await storm.storm_pool(ctx)
     return {"_pool": pool, "_tokens": tokens, "pool_ingest": ingest}
 
 
@@ -265,6 +277,8 @@ def main() -> int:
     parser.add_argument("--duration", type=float, help="storm seconds per run")
     parser.add_argument("--reps", type=int, help="runs per figure")
     parser.add_argument("--concurrency", help="comma list of C (default 50,200)")
+    parser.add_argument("--loadgen", choices=(drive.WRK, drive.PYTHON),
+                        help="storm load generator (default: wrk if on PATH, else python)")
     parser.add_argument("--no-profile", action="store_true", help="skip py-spy")
     parser.add_argument("--keep", action="store_true", help="keep the database and queues")
     parser.add_argument("--admin-dsn", default=os.environ.get(

@@ -3,7 +3,8 @@
 A bare aiohttp handler on uvloop that reads the JSON body and does one asyncpg INSERT
 of a bid row (same columns, foreign key and index as the bidding schema's `bids`) into
 `floor.bids`, then answers 201 with the bid. No auth, no validation, no transaction
-beyond the INSERT's own, no events. Run as `python -m bench.floor_server` with
+beyond the INSERT's own, no events; it echoes `X-Request-ID` as the service does (wrk's
+script matches answers to suppliers by it). Run as `python -m bench.floor_server` with
 DATABASE_URL and HTTP_PORT; same pool size as the service (DB_POOL_MAX, default 20).
 """
 
@@ -49,7 +50,8 @@ async def submit(request: web.Request) -> web.Response:
     submitted = await request.app[POOL].fetchval(INSERT, bid_id, round_id, supplier_id, amount)
     body = {"id": str(bid_id), "round_id": str(round_id), "supplier_id": str(supplier_id),
             "amount": str(amount), "submitted_at": submitted.isoformat(), "valid": True}
-    return web.Response(body=orjson.dumps(body), status=201, content_type="application/json")
+    return web.Response(body=orjson.dumps(body), status=201, content_type="application/json",
+                        headers={"X-Request-ID": request.headers.get("X-Request-ID", "")})
 
 
 async def healthz(_request: web.Request) -> web.Response:

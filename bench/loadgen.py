@@ -104,6 +104,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     duration: float = spec["duration"]
     warmup: float = spec["warmup"]
     bad_share: float = spec.get("bad_share", 0.0)
+    decrement = int(spec.get("decrement_cents", 1))
     ceiling = int(spec.get("ceiling_cents", 50_000_000))
     watch: dict[str, list[int]] = {k: list(v) for k, v in spec.get("watch", {}).items()}
     rng = random.Random(spec.get("seed", 1))
@@ -142,7 +143,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
                 elif prev is None:
                     cents = ceiling - rng.randint(0, 10_000)
                 else:
-                    cents = prev - rng.randint(1, 500)
+                    cents = prev - rng.randint(decrement, decrement + 499)
                 status = 0
                 slug = ""
                 try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench import report_storm
 from bench.stats import fmt
 
 
@@ -20,61 +21,9 @@ def _med(d: Any, *path: str) -> float | None:
     return None if value is None else float(value)
 
 
-def _refused(s: dict[str, Any]) -> str:
-    parts = [f"{k.split(' ', 1)[-1]} {fmt(v, 1)}" for k, v in s.get("refused_per_s", {}).items()]
-    return ", ".join(parts) or "0"
-
-
-def _errors(s: dict[str, Any]) -> str:
-    parts = [f"{k} {fmt(v)}" for k, v in s.get("errors", {}).items()]
-    return ", ".join(parts) or "0"
-
-
-def _cores(s: dict[str, Any], keys: tuple[str, ...]) -> str:
-    vals = []
-    for k in keys:
-        m = _med(s, "cpu_cores", k)
-        vals.append("–" if m is None else f"{m:.2f}")
-    return " / ".join(vals)
-
-
-def _storm_row(label: str, c: str, s: dict[str, Any] | None) -> str:
-    if not s:
-        return f"| {label} | {c} | not run | | | | | | | | | |"
-    lat = s["latency_ms"]
-    return (f"| {label} | {c} | {fmt(s['accepted_per_s'])} | {_refused(s)} | "
-            f"{fmt(lat['p50'], 1)} | {fmt(lat['p90'], 1)} | {fmt(lat['p99'], 1)} | "
-            f"{fmt(lat['max'], 0)} | {_errors(s)} | "
-            f"{_cores(s, ('loadgen', 'service', 'postgres', 'other', 'machine_busy'))} | "
-            f"{fmt(s.get('per_service_core'))} | {fmt(s.get('server_cpu_ms_per_request'), 2)} |")
-
-
 def targets(r: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     out: list[tuple[str, str, bool | None]] = []
-    storm = _get(r, "storm", "by_c") or {}
-    floor_a = _get(r, "floors", "a") or {}
-    cmax = str(max((int(c) for c in storm), default=200))
-    ours = _med(storm.get(cmax), "accepted_per_s")
-    floor = _med(floor_a.get(cmax), "accepted_per_s")
-    if ours is not None and floor:
-        ratio = ours / floor
-        out.append((f"throughput at C={cmax} ≥ 70% of floor (a)",
-                    f"{ours:,.0f} / {floor:,.0f} bids/s = {ratio:.0%}", ratio >= 0.70))
-    else:
-        out.append((f"throughput at C={cmax} ≥ 70% of floor (a)", "not measured", None))
-    eff = _med(storm.get(cmax), "per_service_core")
-    feff = _med(floor_a.get(cmax), "per_service_core")
-    if eff and feff:
-        out.append((f"(supplementary, contention-proof) accepted/s per service core at C={cmax}"
-                    " ≥ 70% of floor (a)'s", f"{eff:,.0f} vs {feff:,.0f} = {eff / feff:.0%}",
-                    eff / feff >= 0.70))
-    p99 = _med(storm.get(cmax), "latency_ms", "p99")
-    fp99 = _med(floor_a.get(cmax), "latency_ms", "p99")
-    if p99 is not None and fp99:
-        out.append((f"p99 at C={cmax} ≤ 2× floor (a)'s",
-                    f"{p99:,.1f} ms vs {fp99:,.1f} ms = {p99 / fp99:.1f}×", p99 <= 2 * fp99))
-    else:
-        out.append((f"p99 at C={cmax} ≤ 2× floor (a)'s", "not measured", None))
+    out += report_storm.targets(r)
     close = _get(r, "close", "by_n") or {}
     c10 = _get(close, "10000", "confirmed_ms")
     if c10 and c10.get("median") is not None:
@@ -124,84 +73,7 @@ def markdown(r: dict[str, Any]) -> str:
     out.append(f"Every figure: median (min–max) over {cfg['reps']} run(s) of "
                f"{cfg['duration']:g} s after {cfg['warmup']:g} s warm-up, unless stated. "
                f"git {r['git']}.")
-    storm = _get(r, "storm", "by_c") or {}
-    floors = r.get("floors") or {}
-    procs = _get(r, "processes", "two")
-    out += ["", "## Bid storm: one round, "
-            f"{_get(r, 'storm', 'suppliers') or '?'} invited suppliers, real HTTP + JWT",
-            "", f"{cfg['bad_share']:.0%} of bids deliberately repeat the supplier's previous "
-            "amount (refusal path). CPU in cores over the window: "
-            "load generator / service process(es) / PostgreSQL backends / everything else "
-            "on the machine / machine total (2 cores = 2.00).", "",
-            "| setup | C | accepted bids/s | refused/s by reason | p50 ms | p90 ms | p99 ms |"
-            " max ms | errors | CPU gen / svc / pg / other / total | accepted/s per svc core |"
-            " svc+pg CPU ms per request |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for c, s in storm.items():
-        out.append(_storm_row("bidding service ×1", c, s))
-    if procs:
-        out.append(_storm_row("bidding service ×2", str(_get(r, "processes", "concurrency")),
-                              procs))
-    for c, s in (floors.get("a") or {}).items():
-        out.append(_storm_row("floor (a) bare aiohttp + 1 INSERT", c, s))
-    for c, b in (floors.get("b") or {}).items():
-        if not isinstance(b, dict) or "tps" not in b:
-            continue
-        lat = b["latency_ms"]
-        cores = b["cpu_cores"]
-        out.append(
-            f"| floor (b) pgbench -c {b['clients']} -j 2 | {c} | {fmt(b['tps'])} | – | "
-            f"{fmt(lat['p50'], 1)} | {fmt(lat['p90'], 1)} | {fmt(lat['p99'], 1)} | "
-            f"{fmt(lat['max'], 0)} | 0 | pgbench {fmt(cores['pgbench'], 2)}, machine "
-            f"{fmt(cores['machine_busy'], 2)} | – | – |")
-    notes = [b["note"] for b in (floors.get("b") or {}).values()
-             if isinstance(b, dict) and b.get("note")]
-    if notes:
-        out.append("")
-        out.append("pgbench: " + "; ".join(sorted(set(notes))) + ".")
-    waits = []
-    for label, s in [(f"bidding ×1 C={c}", s) for c, s in storm.items()] + (
-            [("bidding ×2", procs)] if procs else []) + [
-            (f"floor (a) C={c}", s) for c, s in (floors.get("a") or {}).items()]:
-        w = (s or {}).get("pg_waits") or {}
-        parts = [f"{k} {v['median']:.1f}" for k, v in sorted(
-            w.items(), key=lambda kv: -(kv[1]["median"] or 0)) if v["median"]]
-        if parts:
-            waits.append(f"{label}: " + ", ".join(parts[:6]))
-    if waits:
-        out.append("")
-        out.append("PostgreSQL client backends of the bench database, average count by state "
-                   "(pg_stat_activity every 50 ms; floor rows include the idle bidding "
-                   "service's pool): " + "; ".join(waits) + ".")
-    ingest = _get(r, "storm", "pool_ingest")
-    if ingest:
-        out.append("")
-        out.append(f"Storm pool fed as {ingest['events']:,} pool.member.admitted events: "
-                   f"applied by the bidding service in {ingest['applied_s']:.1f} s "
-                   f"({ingest['events_per_s']:,.0f} events/s).")
-    if storm and floors.get("a"):
-        out += ["", "| C | ours ÷ floor (a) throughput | ours ÷ floor (b) | "
-                "p99 ours ÷ p99 floor (a) | per service core: ours ÷ floor (a) |",
-                "| --- | --- | --- | --- | --- |"]
-        for c, s in storm.items():
-            a = (floors.get("a") or {}).get(c)
-            b = (floors.get("b") or {}).get(c)
-            ours = _med(s, "accepted_per_s")
-            fa = _med(a, "accepted_per_s")
-            fb = _med(b, "tps")
-            p99 = _med(s, "latency_ms", "p99")
-            fp99 = _med(a, "latency_ms", "p99")
-            out.append(f"| {c} | {ours / fa:.0%} |" if ours and fa else f"| {c} | n/a |")
-            out[-1] += f" {ours / fb:.0%} |" if ours and fb else " n/a |"
-            out[-1] += f" {p99 / fp99:.1f}× |" if p99 and fp99 else " n/a |"
-            eff = _med(s, "per_service_core")
-            feff = _med(a, "per_service_core")
-            out[-1] += f" {eff / feff:.0%} |" if eff and feff else " n/a |"
-    prof = r.get("profile")
-    if prof and "groups" in prof:
-        out += ["", f"Profile (py-spy, {prof['samples']:,} samples during a C="
-                f"{prof['concurrency']} storm; see PROFILE.md): " + "; ".join(
-                    f"{g['part'].strip()} {g['pct']}%" for g in prof["groups"][:11])]
+    out += report_storm.section(r)
     close = _get(r, "close", "by_n")
     if close:
         out += ["", "## Close to award (through the service's own timer)", "",

@@ -1,11 +1,11 @@
-"""The measurements: bid storm and its floors, processes, profile, close to award, timer
-lateness, scale of state. Each returns plain data for the results file."""
+"""The measurements' shared setup (Config, Context, launch, the load generator), and the
+close to award, timer lateness and scale of state phases; the bid storm is in
+bench/storm.py, its floors in bench/floors.py. Each returns plain data for the results file."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import glob
 import os
 import random
 import shutil
@@ -35,7 +35,7 @@ from bench.feed import (
     wait_eligible,
 )
 from bench.loadgen import cpu_delta, cpu_snapshot
-from bench.procs import ROOT, TMP, Proc, free_port, machine_cpu, python_module
+from bench.procs import ROOT, TMP, Proc, free_port, python_module
 from bench.stats import agg, dist
 from bidding_service.bids.sealed import Sealer, bid_ad
 from shared.auth import Role, mint_token
@@ -65,6 +65,8 @@ class Config:
     phases: tuple[str, ...]
     # Pools up to this size are fed as events; larger ones are COPY-loaded.
     events_max: int = 1000
+    # The storm's load generator: "wrk" or "python" (bench/drive.py).
+    loadgen: str = "python"
 
 
 @dataclass
@@ -192,124 +194,6 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or not b else a / b
 
 
-# ---------------------------------------------------------------- 1. bid storm
-
-
-async def storm_pool(ctx: Context) -> tuple[Pool, list[list[str]], dict[str, Any]]:
-    """The storm's pool: N members admitted through pool.* events."""
-    members = make_members(ctx.cfg.storm_suppliers, seed=11)
-    pool = await ctx.feed.pool(code="bench-storm")
-    t0 = time.perf_counter()
-    await ctx.feed.admit(pool, members)
-    published = time.perf_counter() - t0
-    await wait_eligible(ctx.http, ctx.bidding[0].url, ctx.center, pool.id, len(members))
-    applied = time.perf_counter() - t0
-    tokens = [[str(m.id), supplier_token(ctx, m)] for m in members]
-    ingest = {"events": len(members), "published_s": round(published, 3),
-              "applied_s": round(applied, 3), "events_per_s": round(len(members) / applied, 1)}
-    return pool, tokens, ingest
-
-
-async def storm(ctx: Context, procs: list[Proc], pool: Pool, tokens: list[list[str]],
-                concurrency: int, label: str, rep: int) -> dict[str, Any]:
-    base = procs[0].url
-    closes_at = datetime.now(UTC) + timedelta(seconds=ctx.cfg.warmup + ctx.cfg.duration + 120)
-    rnd, _ = await launch(ctx, base, pool, closes_at)
-    spec = storm_spec(ctx, [p.url for p in procs], f"/v1/rounds/{rnd['id']}/bids", tokens,
-                      concurrency, {p.name: [p.pid] for p in procs}, seed=rep + concurrency)
-    try:
-        result = await run_loadgen(ctx, f"{label}-r{rep}", spec)
-    finally:
-        await cancel(ctx, base, rnd["id"])
-    names = [p.name for p in procs]
-    result["cpu_cores"]["service"] = round(sum(result["cpu_cores"].get(n, 0) for n in names), 3)
-    known = sum(result["cpu_cores"].get(k, 0) for k in ("loadgen", "postgres", "service"))
-    result["cpu_cores"]["other"] = round(result["cpu_cores"]["machine_busy"] - known, 3)
-    result["round_id"] = rnd["id"]
-    return result
-
-
-async def phase_storm(ctx: Context) -> dict[str, Any]:
-    pool, tokens, ingest = await storm_pool(ctx)
-    out: dict[str, Any] = {"pool_ingest": ingest, "suppliers": len(tokens), "by_c": {}}
-    for c in ctx.cfg.concurrency:
-        runs = []
-        for rep in range(ctx.cfg.reps):
-            runs.append(await storm(ctx, ctx.bidding[:1], pool, tokens, c, f"storm-c{c}", rep))
-            log(f"storm C={c} rep {rep + 1}: {runs[-1]['accepted_per_s']:.0f} accepted/s, "
-                f"p99 {runs[-1]['latency_ms']['p99']} ms")
-        out["by_c"][str(c)] = summarize_runs(runs)
-    out["_pool"] = pool
-    out["_tokens"] = tokens
-    return out
-
-
-# ---------------------------------------------------------------- 2. floors
-
-
-async def phase_floors(ctx: Context, tokens: list[list[str]]) -> dict[str, Any]:
-    conn = await asyncpg.connect(ctx.dsn)
-    round_id = uuid.uuid4()
-    try:
-        from bench.floor_server import DDL
-        await conn.execute(DDL)
-        await conn.execute("INSERT INTO floor.rounds (id) VALUES ($1)", round_id)
-        max_conn = int(await conn.fetchval("SHOW max_connections"))
-        in_use = int(await conn.fetchval("SELECT count(*) FROM pg_stat_activity"))
-    finally:
-        await conn.close()
-    port = free_port()
-    floor = Proc("floor-a", python_module("bench.floor_server"),
-                 {"DATABASE_URL": ctx.dsn, "HTTP_PORT": str(port)}, port).start()
-    ctx.others["floor-a"] = floor
-    out: dict[str, Any] = {"a": {}, "b": {}}
-    try:
-        await floor.wait_http()
-        for c in ctx.cfg.concurrency:
-            runs = []
-            for rep in range(ctx.cfg.reps):
-                spec = storm_spec(ctx, [floor.url], f"/v1/rounds/{round_id}/bids", tokens, c,
-                                  {"floor-a": [floor.pid]}, seed=rep + c)
-                r = await run_loadgen(ctx, f"floor-a-c{c}-r{rep}", spec)
-                r["cpu_cores"]["service"] = r["cpu_cores"].get("floor-a", 0)
-                known = sum(r["cpu_cores"].get(k, 0) for k in ("loadgen", "postgres", "service"))
-                r["cpu_cores"]["other"] = round(r["cpu_cores"]["machine_busy"] - known, 3)
-                runs.append(r)
-                log(f"floor (a) C={c} rep {rep + 1}: {r['accepted_per_s']:.0f}/s, "
-                    f"p99 {r['latency_ms']['p99']} ms")
-            out["a"][str(c)] = summarize_runs(runs)
-    finally:
-        ctx.record_rss("floors")
-        floor.stop()
-    # (b) pgbench: the same INSERT with no HTTP and no Python at all.
-    pgbench = _pgbench_path()
-    if pgbench is None:
-        out["b"] = {"skipped": "pgbench not found"}
-        return out
-    headroom = max(1, max_conn - in_use - 20)
-    for c in ctx.cfg.concurrency:
-        clients = min(c, ctx.cfg.pgbench_max_clients, headroom)
-        runs = []
-        for rep in range(ctx.cfg.reps):
-            r = await asyncio.to_thread(_run_pgbench, ctx, pgbench, round_id, clients,
-                                        f"c{c}-r{rep}")
-            runs.append(r)
-            log(f"floor (b) pgbench -c {clients} rep {rep + 1}: {r['tps']:.0f} tps, "
-                f"p99 {r['latency_ms']['p99']} ms")
-        out["b"][str(c)] = {
-            "clients": clients, "requested_clients": c,
-            "note": None if clients == c else
-            f"-c {clients}, not {c}: max_connections={max_conn} on a shared server",
-            "tps": agg(r["tps"] for r in runs),
-            "latency_ms": {k: agg(r["latency_ms"][k] for r in runs)
-                           for k in ("p50", "p90", "p99", "max")},
-            "cpu_cores": {k: agg(r["cpu_cores"][k] for r in runs)
-                          for k in runs[0]["cpu_cores"]},
-            "raw": runs,
-        }
-    return out
-
-
 def git(*args: str) -> str:
     return subprocess.run(["git", *args], capture_output=True, text=True,
                           cwd=ROOT).stdout.strip()
@@ -318,136 +202,6 @@ def git(*args: str) -> str:
 def _pyspy_path() -> str | None:
     beside = Path(sys.executable).parent / "py-spy"
     return shutil.which("py-spy") or (str(beside) if beside.exists() else None)
-
-
-def _pgbench_path() -> str | None:
-    found = shutil.which("pgbench")
-    if found:
-        return found
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pgbench"))
-    return candidates[-1] if candidates else None
-
-
-def _run_pgbench(ctx: Context, pgbench: str, round_id: uuid.UUID, clients: int,
-                 label: str) -> dict[str, Any]:
-    script = TMP / "pgbench-insert.sql"
-    script.write_text(
-        "\\set amt random(1, 50000000)\n"
-        "INSERT INTO floor.bids (id, round_id, supplier_id, amount, submitted_at)"
-        f" VALUES (gen_random_uuid(), '{round_id}', gen_random_uuid(), :amt / 100.0,"
-        " clock_timestamp());\n")
-    logdir = TMP / f"pgbench-{label}"
-    shutil.rmtree(logdir, ignore_errors=True)
-    logdir.mkdir(parents=True)
-    seconds = round(ctx.cfg.warmup + ctx.cfg.duration)
-    argv = [pgbench, "-n", "-h", "127.0.0.1", "-U", "postgres", "-c", str(clients),
-            "-j", "2", "-T", str(seconds), "-f", str(script), "-l",
-            "--log-prefix", str(logdir / "tx"), ctx.database]
-    m0 = machine_cpu()
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=logdir)
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    m1 = machine_cpu()
-    text = proc.stdout.read().decode() if proc.stdout else ""
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"pgbench failed: {text[-2000:]}")
-    # Per-transaction log: client tx_no latency_us script_no epoch_s epoch_us.
-    rows: list[tuple[float, float]] = []
-    for path in logdir.glob("tx*"):
-        for line in path.read_text().splitlines():
-            parts = line.split()
-            if len(parts) >= 6:
-                rows.append((int(parts[4]) + int(parts[5]) / 1e6, int(parts[2]) / 1e6))
-    start = min(t for t, _ in rows)
-    kept = sorted(lat for t, lat in rows if t - lat >= start + ctx.cfg.warmup)
-    window = max(t for t, _ in rows) - (start + ctx.cfg.warmup)
-    d = dist(kept)
-    return {"clients": clients, "tps": len(kept) / window if window > 0 else 0.0,
-            "transactions": len(kept),
-            "latency_ms": {k: round(d[k] * 1000, 2) for k in ("p50", "p90", "p99", "max")},
-            "cpu_cores": {"pgbench": round((usage.ru_utime + usage.ru_stime) / wall, 3),
-                          "machine_busy": round((m1[0] - m0[0]) / wall, 3)},
-            "summary": [ln for ln in text.splitlines() if ln.startswith(("tps", "latency"))]}
-
-
-# ---------------------------------------------------------------- 5. processes
-
-
-async def phase_processes(ctx: Context, pool: Pool, tokens: list[list[str]]) -> dict[str, Any]:
-    # The PostgreSQL server is shared (max_connections): give the second process the
-    # default pool of 20 only if that leaves others room, and say so if it does not.
-    conn = await asyncpg.connect(ctx.admin_dsn)
-    try:
-        max_conn = int(await conn.fetchval("SHOW max_connections"))
-        in_use = int(await conn.fetchval("SELECT count(*) FROM pg_stat_activity"))
-    finally:
-        await conn.close()
-    pool_max = max(4, min(20, max_conn - in_use - 25))
-    env = {"MIGRATE_ON_START": "false"}
-    if pool_max < 20:
-        env["DB_POOL_MAX"] = str(pool_max)
-        ctx.notes.append(f"bidding-2 ran with DB_POOL_MAX={pool_max}, not 20: "
-                         f"{in_use} of max_connections={max_conn} in use on the shared server")
-    port = free_port()
-    second = Proc("bidding-2", python_module("bidding_service"),
-                  {**ctx.service_env(port), **env}, port).start()
-    ctx.bidding.append(second)
-    c = max(ctx.cfg.concurrency)
-    runs = []
-    try:
-        await second.wait_serving(ctx.notes)
-        for rep in range(ctx.cfg.reps):
-            runs.append(await storm(ctx, ctx.bidding[:2], pool, tokens, c, f"storm2-c{c}", rep))
-            log(f"storm 2 processes C={c} rep {rep + 1}: "
-                f"{runs[-1]['accepted_per_s']:.0f} accepted/s, "
-                f"p99 {runs[-1]['latency_ms']['p99']} ms")
-    finally:
-        ctx.record_rss("processes")
-        second.stop()
-        ctx.bidding.remove(second)
-        ctx.others["bidding-2"] = second
-    return {"concurrency": c, "two": summarize_runs(runs), "second_pool_max": pool_max}
-
-
-# ---------------------------------------------------------------- profile
-
-
-async def phase_profile(ctx: Context, pool: Pool, tokens: list[list[str]]) -> dict[str, Any]:
-    """py-spy against the bidding process during a C=max storm (not counted in figures)."""
-    pyspy = _pyspy_path()
-    if pyspy is None:
-        return {"skipped": "py-spy not installed (pip install py-spy)"}
-    target = ctx.bidding[0]
-    c = max(ctx.cfg.concurrency)
-    raw = RESULTS / "profile-bid-storm.collapsed.txt"
-    seconds = max(2, int(ctx.cfg.duration))
-    argv = [pyspy, "record", "--pid", str(target.pid), "--rate", "200",
-            "--duration", str(seconds), "--format", "raw", "--output", str(raw)]
-    closes_at = datetime.now(UTC) + timedelta(seconds=ctx.cfg.warmup + ctx.cfg.duration + 120)
-    rnd, _ = await launch(ctx, target.url, pool, closes_at)
-    spec = storm_spec(ctx, [target.url], f"/v1/rounds/{rnd['id']}/bids", tokens, c,
-                      {target.name: [target.pid]}, seed=99)
-    load = asyncio.create_task(run_loadgen(ctx, f"profile-c{c}", spec))
-    try:
-        await asyncio.sleep(ctx.cfg.warmup)
-        spy = await asyncio.create_subprocess_exec(*argv, stdout=subprocess.PIPE,
-                                                   stderr=subprocess.STDOUT)
-        spy_out, _ = await spy.communicate()
-        result = await load
-    finally:
-        await cancel(ctx, target.url, rnd["id"])
-    if spy.returncode != 0 or not raw.exists():
-        return {"skipped": f"py-spy failed: {spy_out.decode()[-500:]}"}
-    summary = profile.analyse(raw)
-    profile.write_speedscope(raw, RESULTS / "profile-bid-storm.speedscope.json")
-    (RESULTS / "profile-bid-storm.top.txt").write_text(profile.render_text(summary))
-    return {"concurrency": c, "seconds": seconds, "samples": summary["samples"],
-            "storm_under_profiler": {"accepted_per_s": result["accepted_per_s"],
-                                     "latency_ms": result["latency_ms"]},
-            "groups": summary["groups"], "top_inclusive": summary["inclusive"][:25],
-            "top_self": summary["self"][:25]}
 
 
 # ---------------------------------------------------------------- 3. close to award
