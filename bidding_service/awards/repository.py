@@ -156,10 +156,21 @@ async def store_commitment(conn: Conn, round_id: uuid.UUID, root: str, size: int
 
 
 async def take_held_audit(conn: Conn, round_id: uuid.UUID) -> list[asyncpg.Record]:
-    """The round's held-back bid audit entries, removed from the holding table."""
+    """The round's held-back bid audit entries: those in the holding table (removed from
+    it), and those of bids that carry their actor (bids migration 0015), derived from the
+    bid rows. Called once per round, by its close."""
     return await conn.fetch(
-        "DELETE FROM audit_held WHERE round_id = $1"
-        " RETURNING bid_id, at, actor, actor_role, action, subject, details", round_id)
+        """
+        WITH held AS (
+            DELETE FROM audit_held WHERE round_id = $1
+            RETURNING bid_id, at, actor, actor_role, action, subject, details
+        )
+        SELECT bid_id, at, actor, actor_role, action, subject, details FROM held
+        UNION ALL
+        SELECT id, submitted_at, actor, 'supplier', 'bid.submitted',
+               '/v1/rounds/' || round_id::text || '/bids/' || id::text, '{}'::jsonb
+          FROM bids WHERE round_id = $1 AND actor IS NOT NULL
+        """, round_id)
 
 
 async def set_award_audit_head(conn: Conn, award_id: uuid.UUID, seq: int, hash_: str) -> None:

@@ -79,7 +79,8 @@ async def take_bid(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID, bid_
     """A bid in one statement, its own transaction: the round's key-share lock (the close
     waits for it), the round open by the database clock now, the supplier invited and
     admitted, its last bid still `previous_bid_id` (compare-and-swap: the amount was
-    checked against that bid's), the bid, its held audit entry and, with an
+    checked against that bid's), the bid with its actor (the audit entry the close
+    derives from it, trust.md 6) and, with an
     Idempotency-Key, the stored answer; nothing of it when the key was used before.
 
     Two requests with one key at once: the second waits for the first's invitation lock
@@ -106,13 +107,10 @@ async def take_bid(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID, bid_
                AND """ + admitted_now("$7", "$2") + """
             RETURNING i.last_bid_at
         ), stored AS (
-            INSERT INTO bids (id, round_id, supplier_id, amount_ct, submitted_at)
-            SELECT $3, $1, $2, $4, last_bid_at FROM accepted
+            -- `actor`: the bid's audit entry, derived from this row at the close.
+            INSERT INTO bids (id, round_id, supplier_id, amount_ct, submitted_at, actor)
+            SELECT $3, $1, $2, $4, last_bid_at, $6 FROM accepted
             RETURNING submitted_at
-        ), audited AS (
-            INSERT INTO audit_held (round_id, bid_id, at, actor, actor_role, action, subject)
-            SELECT $1, $3, submitted_at, $6, 'supplier', 'bid.submitted', $12
-              FROM stored
         ), remembered AS (
             INSERT INTO idempotency_keys (caller, key, request_hash, status, body, location)
             SELECT $8, $9, $10, 201, $11, $12 FROM stored WHERE $9::text IS NOT NULL
