@@ -23,7 +23,7 @@ import aio_pika
 import aiohttp
 import asyncpg
 
-from bench import drive, floors, ratios, report, scenarios, storm, wrk
+from bench import drive, floors, peak, ratios, report, scenarios, storm, wrk
 from bench.feed import FinanceTap, PoolFeed
 from bench.procs import (
     ROOT,
@@ -37,7 +37,7 @@ from bench.procs import (
 from bench.scenarios import RESULTS, Config, Context, dumps, log
 from shared.auth import Role, mint_token
 
-PHASES = ("storm", "floors", "processes", "profile", "close", "timer", "scale")
+PHASES = ("storm", "floors", "processes", "profile", "peak", "close", "timer", "scale")
 
 
 def config(args: argparse.Namespace) -> Config:
@@ -47,14 +47,14 @@ def config(args: argparse.Namespace) -> Config:
         raise SystemExit(f"unknown phases: {', '.join(sorted(unknown))}; known: {PHASES}")
     if args.quick:
         cfg = Config(quick=True, duration=3, warmup=0.5, reps=1, concurrency=(50, 200),
-                     storm_suppliers=1000, bad_share=0.02, close_sizes=(1000, 10_000),
-                     close_reps=1, timer_open=200, timer_closing=50, timer_stagger_ms=40,
+                     storm_suppliers=1000, bad_share=0.02, close_sizes=(1000, 2000, 10_000),
+                     close_reps=1, timer_open=1000, timer_closing=50, timer_stagger_ms=40,
                      timer_reps=1, scale_sizes=(100, 1000), scale_reps=1,
                      pgbench_max_clients=50, profile=not args.no_profile, phases=phases)
     else:
         cfg = Config(quick=False, duration=10, warmup=1.5, reps=3, concurrency=(50, 200),
                      storm_suppliers=1000, bad_share=0.02,
-                     close_sizes=(1000, 10_000, 100_000), close_reps=3, timer_open=1000,
+                     close_sizes=(1000, 2000, 10_000, 100_000), close_reps=3, timer_open=5000,
                      timer_closing=200, timer_stagger_ms=50, timer_reps=3,
                      scale_sizes=(100, 1000, 10_000), scale_reps=3, pgbench_max_clients=50,
                      profile=not args.no_profile, phases=phases)
@@ -228,6 +228,8 @@ async def phases(ctx: Context, results: dict[str, Any]) -> None:
             "processes", storm.phase_processes(ctx, pool, tokens))
     if "profile" in cfg.phases and cfg.profile and pool is not None and tokens:
         results["profile"] = await guarded("profile", storm.phase_profile(ctx, pool, tokens))
+    if "peak" in cfg.phases:
+        results["peak"] = await guarded("peak", peak.phase_peak(ctx))
     if "close" in cfg.phases:
         results["close"] = await guarded("close", scenarios.phase_close(ctx))
     if "scale" in cfg.phases:

@@ -145,6 +145,9 @@ class FinanceTap:
         self.amqp_url = amqp_url
         self.queue_name = queue
         self.arrivals: dict[tuple[str, str], float] = {}  # (type, round_id) -> epoch seconds
+        # (type, round_id) -> ids of the events received: more than one id is a second
+        # event, the same id twice a redelivery (at-least-once after a crash).
+        self.event_ids: dict[tuple[str, str], list[str]] = {}
         self.reconnects = 0
         self._conn: aio_pika.abc.AbstractRobustConnection | None = None
         self._changed = asyncio.Event()
@@ -170,7 +173,9 @@ class FinanceTap:
         try:
             event = orjson.loads(message.body)
             data = event.get("data", {})
-            self.arrivals[(event["type"], str(data.get("round_id")))] = arrived
+            key = (event["type"], str(data.get("round_id")))
+            self.arrivals.setdefault(key, arrived)
+            self.event_ids.setdefault(key, []).append(str(event.get("id")))
         finally:
             await message.ack()
         self._changed.set()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import report_storm
+from bench import peak, report_storm
 from bench.stats import fmt
+from bench.targets import issue_rows
+from bench.trend import scaling
 
 
 def _get(d: Any, *path: str) -> Any:
@@ -24,34 +26,8 @@ def _med(d: Any, *path: str) -> float | None:
 def targets(r: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     out: list[tuple[str, str, bool | None]] = []
     out += report_storm.targets(r)
-    close = _get(r, "close", "by_n") or {}
-    c10 = _get(close, "10000", "confirmed_ms")
-    if c10 and c10.get("median") is not None:
-        out.append(("close → award confirmed < 300 ms at 10,000 bids",
-                    f"{fmt(c10, 0)} ms", c10["max"] < 300))
-    else:
-        out.append(("close → award confirmed < 300 ms at 10,000 bids", "not measured", None))
-    c100 = _med(close, "100000", "confirmed_ms")
-    if c10 and c10.get("median") and c100 is not None:
-        growth = c100 / c10["median"]
-        out.append(("… growing no worse than linearly to 100,000 (≤ 10× for 10× the bids)",
-                    f"{c100:,.0f} ms = {growth:.1f}× the 10,000 figure", growth <= 10))
-    else:
-        out.append(("… growing no worse than linearly to 100,000", "not measured", None))
-    timer = r.get("timer") or {}
-    tp99 = _get(timer, "lateness_ms", "p99")
-    if tp99 is not None:
-        out.append((f"timer lateness p99 < 100 ms with {timer['open_rounds']:,} open rounds",
-                    f"p99 {tp99:,.1f} ms over {timer['lateness_ms']['n']} closes "
-                    f"(per wave {fmt(timer['lateness_p99_per_wave'], 1)})", tp99 < 100))
-    else:
-        out.append(("timer lateness p99 < 100 ms with 1,000 open rounds", "not measured", None))
-    peaks = peak_rss(r)
-    services = {k: v for k, v in peaks.items() if k.startswith(("bidding", "pool"))}
-    if services:
-        worst = max(services.values())
-        text = ", ".join(f"{k} {v / 1024:,.0f} MB" for k, v in services.items())
-        out.append(("peak RSS < 200 MB per service process", text, worst < 200 * 1024))
+    # The performance issue's targets 2–5 (bench/targets.py).
+    out += issue_rows(r, peak_rss(r))
     return out
 
 
@@ -74,6 +50,7 @@ def markdown(r: dict[str, Any]) -> str:
                f"{cfg['duration']:g} s after {cfg['warmup']:g} s warm-up, unless stated. "
                f"git {r['git']}.")
     out += report_storm.section(r)
+    out += peak.markdown(r)
     close = _get(r, "close", "by_n")
     if close:
         out += ["", "## Close to award (through the service's own timer)", "",
@@ -88,6 +65,14 @@ def markdown(r: dict[str, Any]) -> str:
                        f"{fmt(c['confirmed_ms'])} | {fmt(c['received_ms'])} | "
                        f"{fmt(c['event_bytes'])} | {fmt(c.get('service_cpu_ms'))} / "
                        f"{fmt(c.get('postgres_cpu_ms'))} |")
+        s = scaling({int(n): _med(c, "received_ms") for n, c in close.items()})
+        if s["per_bid_ratio"] is not None:
+            out += ["", "Cost per bid (received, median): " + ", ".join(
+                f"{n:,} bids {v:,.1f} ms per 1,000" for n, v in s["ms_per_1000_bids"].items())
+                + f"; largest ÷ smallest {s['per_bid_ratio']:.2f} (≤ 1: linear or better); "
+                "growth exponent between sizes " + ", ".join(
+                    f"{st['from']:,}→{st['to']:,} {st['exponent']:.2f}" for st in s["steps"])
+                + " (1 = linear)."]
     timer = r.get("timer")
     if timer and "lateness_ms" in timer:
         lat = timer["lateness_ms"]
