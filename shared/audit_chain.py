@@ -13,13 +13,41 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 GENESIS = "0" * 64
 CONTENT_FIELDS = ("seq", "at", "actor", "actor_role", "action", "subject", "details")
 
 
 def canonical_json(value: Any) -> bytes:
+    """Keys sorted, no whitespace, UTF-8: `json.dumps(value, sort_keys=True,
+    separators=(",", ":"), ensure_ascii=False)`. Values of strings, booleans, null and
+    64-bit integers only (every entry of a bid) are written by orjson, which gives the
+    same bytes for them at a tenth of the cost; floats (whose shortest form the two may
+    write differently) and anything else go through json."""
+    if _plain(value):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:  # an integer beyond 64 bits, a lone surrogate
+            pass
     return json.dumps(value, sort_keys=True, separators=(",", ":"),
                       ensure_ascii=False).encode()
+
+
+def _plain(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            if any(type(k) is not str for k in item):
+                return False
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif kind not in (str, int, bool) and item is not None:
+            return False
+    return True
 
 
 def format_at(at: datetime) -> str:

@@ -164,7 +164,7 @@ async def append_audit(conn: Conn, entries: list[AuditRow]) -> tuple[int, str]:
         seq += 1
         when = at if at is not None else head["now"]
         # Exactly what the API will show: details as they come back from jsonb.
-        shown = json.loads(dumps_json(details))
+        shown = json.loads(dumps_json(details)) if details else {}
         content = content_hash({"seq": seq, "at": format_at(when), "actor": actor,
                                 "actor_role": role, "action": action, "subject": subject,
                                 "details": shown})

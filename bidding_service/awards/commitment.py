@@ -15,7 +15,7 @@ import asyncpg
 
 from bidding_service.awards import repository as repo
 from bidding_service.bids.amounts import bid_amount
-from bidding_service.bids.receipts import bid_leaf
+from bidding_service.bids.receipts import bid_leaves
 from bidding_service.bids.sealed import Sealer
 from bidding_service.rounds import repository as rounds_repo
 from bidding_service.rounds.domain import BIDDING_STATUSES, bids_sealed
@@ -44,8 +44,8 @@ def merkle_order(bids: Sequence[asyncpg.Record]) -> list[asyncpg.Record]:
 
 async def compute(conn: Conn, sealer: Sealer, round_id: uuid.UUID) -> Commitment:
     bids = merkle_order(await repo.committed_bids(conn, round_id))
-    tree = Tree([bid_leaf(round_id, b["id"], b["supplier_id"], bid_amount(sealer, b),
-                          b["submitted_at"]) for b in bids])
+    tree = Tree(bid_leaves(round_id, ((b["id"], b["supplier_id"], bid_amount(sealer, b),
+                                       b["submitted_at"]) for b in bids)))
     return Commitment(tree.root().hex(), tree.size, tree,
                       {b["id"]: i for i, b in enumerate(bids)})
 

@@ -171,25 +171,22 @@ async def ranking(conn: Conn, sealer: Sealer, round_id: uuid.UUID, sme_deduction
 async def store_ranking(conn: Conn, round_id: uuid.UUID, ranked: list[Ranked]) -> int:
     """Write the ranking (clear amounts: the close publishes it in this transaction).
 
-    COPY of (rank, supplier, cents) into a temporary table, then one INSERT joining the
-    invitations for the bidders' names, codes and final bid times."""
-    await conn.execute(
-        "CREATE TEMPORARY TABLE ranking_in (rank integer, supplier_id uuid, amount bigint,"
-        " evaluated bigint) ON COMMIT DROP")
+    One INSERT of (rank, supplier, cents) arrays, unnested and joined to the invitations
+    for the bidders' names, codes and final bid times: no temporary table (creating one
+    per close costs catalog writes, and many closes at once contend on them)."""
     with _bulk():
-        records = [(x.rank, x.candidate.supplier_id, int(x.candidate.amount * 100),
-                    int(x.evaluated_amount * 100)) for x in ranked]
-        await conn.copy_records_to_table("ranking_in", records=records,
-                                         columns=["rank", "supplier_id", "amount", "evaluated"])
-    del records
+        ranks = [x.rank for x in ranked]
+        suppliers = [x.candidate.supplier_id for x in ranked]
+        cents = [int(x.candidate.amount * 100) for x in ranked]
+        evaluated = [int(x.evaluated_amount * 100) for x in ranked]
     result: str = await conn.execute(
         """
         INSERT INTO round_results (round_id, rank, supplier_id, name, credit_code, kind, size,
                                    amount, evaluated_amount, final_bid_at)
         SELECT $1, x.rank, x.supplier_id, i.name, i.credit_code, i.kind, i.size,
                x.amount / 100.0, x.evaluated / 100.0, i.last_bid_at
-          FROM ranking_in x
+          FROM unnest($2::integer[], $3::uuid[], $4::bigint[], $5::bigint[])
+               AS x (rank, supplier_id, amount, evaluated)
           JOIN invitations i ON i.round_id = $1 AND i.supplier_id = x.supplier_id
-        """, round_id)
-    await conn.execute("DROP TABLE ranking_in")
+        """, round_id, ranks, suppliers, cents, evaluated)
     return int(result.split()[-1])

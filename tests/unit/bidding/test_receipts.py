@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -19,6 +20,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bidding_service.bids.receipts import (
     ReceiptSigner,
+    bid_leaf,
+    bid_leaves,
     bid_receipt,
     canonical_json,
     verify_receipt,
@@ -111,3 +114,13 @@ def test_canonical_json_is_the_bytes_the_contract_names() -> None:
                   {"ctl": "tab\tnl\nnul\x00bell\x07del\x7f", "e": ""}):
         assert canonical_json(value) == json.dumps(
             value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def test_bid_leaves_in_bulk_are_the_leaves_one_by_one() -> None:
+    rid = uuid.uuid4()
+    cst = timezone(timedelta(hours=8))
+    bids = [(uuid.uuid4(), uuid.uuid4(), Decimal(amount), at) for amount, at in (
+        ("7000", datetime(2026, 12, 1, 8, 0, tzinfo=UTC)),
+        ("0.5", datetime(2026, 12, 1, 16, 0, 0, 123456, tzinfo=cst)),
+        ("123456789.99", datetime(2027, 1, 1, 0, 0, 0, 1, tzinfo=UTC)))]
+    assert bid_leaves(rid, bids) == [bid_leaf(rid, *b) for b in bids]

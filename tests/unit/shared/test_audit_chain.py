@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
-from shared.audit_chain import GENESIS, content_hash, first_break, link
+import pytest
+
+from shared.audit_chain import GENESIS, canonical_json, content_hash, first_break, link
 
 
 def _entry(seq: int, previous: str, **over: object) -> dict[str, object]:
@@ -39,3 +42,16 @@ def test_first_break_names_the_first_edited_or_missing_entry() -> None:
     relinked = [dict(e) for e in chain]
     relinked[3]["hash"] = link(GENESIS, str(relinked[3]["content_hash"]))
     assert first_break(relinked)[0] == 4
+
+
+@pytest.mark.parametrize("value", [
+    {"seq": 1, "details": {}, "actor": "supplier-1", "subject": "/v1/rounds/x/bids/y"},
+    {"b": [1, True, None, "x"], "a": {"z": -9223372036854775808, "y": 18446744073709551615}},
+    {"big": 2 ** 70, "neg": -(2 ** 65)},
+    {"f": 1e16, "g": 0.1, "h": 1.0, "i": -0.0, "n": [1.5e-7]},
+    {"中文": "采购单位", "ctl": "a\tb\nc\x00\x07\x7f", "q": 'say "hi" \\'},
+    {"nested": [{"k": [{"deeper": "v"}]}], "empty": [], "e": ""},
+])
+def test_canonical_json_is_the_json_dumps_the_contract_names(value: object) -> None:
+    assert canonical_json(value) == json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
