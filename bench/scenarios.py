@@ -222,7 +222,8 @@ VALUES ($1, $2, 'bench-close', '压测预选库', '压测 close round', 'bench',
 async def load_closing_round(conn: asyncpg.Connection, n: int, seed: int, bid_key: bytes,
                              ) -> uuid.UUID:
     """A round with n invited suppliers each holding one valid bid (sealed under the
-    service's BID_ENCRYPTION_KEY, as the bid path stores it), loaded with COPY."""
+    service's BID_ENCRYPTION_KEY, with its actor, as the bid path stores it: the close
+    appends each bid's audit entry to the chain), loaded with COPY."""
     sealer = Sealer(bid_key)
     rng = random.Random(seed)
     round_id = uuid.uuid4()
@@ -237,7 +238,7 @@ async def load_closing_round(conn: asyncpg.Connection, n: int, seed: int, bid_ke
         sealed = sealer.seal_amount(amount, bid_ad(round_id, m.id, bid_id))
         inv.append((round_id, m.id, m.name, m.credit_code, m.kind, m.size, "invited", bid_id,
                     sealed, at))
-        bids.append((bid_id, round_id, m.id, sealed, at, True))
+        bids.append((bid_id, round_id, m.id, sealed, at, True, f"supplier-{m.id}"))
     async with conn.transaction():
         await conn.execute(ROUND_INSERT, round_id, uuid.uuid4(), n)
         await conn.copy_records_to_table(
@@ -246,7 +247,8 @@ async def load_closing_round(conn: asyncpg.Connection, n: int, seed: int, bid_ke
                      "status", "last_bid_id", "last_amount_ct", "last_bid_at"])
         await conn.copy_records_to_table(
             "bids", records=bids,
-            columns=["id", "round_id", "supplier_id", "amount_ct", "submitted_at", "valid"])
+            columns=["id", "round_id", "supplier_id", "amount_ct", "submitted_at", "valid",
+                     "actor"])
     return round_id
 
 

@@ -159,21 +159,36 @@ async def append_audit(conn: Conn, entries: list[AuditRow]) -> tuple[int, str]:
         "SELECT seq, hash, clock_timestamp() AS now FROM audit_head FOR UPDATE")
     assert head is not None, "shared migration 0003 creates the audit head"
     seq, previous = int(head["seq"]), str(head["hash"])
-    rows = []
+    columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [], [])
     for actor, role, action, subject, details, at in entries:
         seq += 1
         when = at if at is not None else head["now"]
         # Exactly what the API will show: details as they come back from jsonb.
-        shown = json.loads(dumps_json(details)) if details else {}
+        text = dumps_json(details) if details else "{}"
+        shown = json.loads(text) if details else {}
         content = content_hash({"seq": seq, "at": format_at(when), "actor": actor,
                                 "actor_role": role, "action": action, "subject": subject,
                                 "details": shown})
         previous = link(previous, content)
-        rows.append((seq, when, actor, role, action, subject, shown, content, previous))
-    await conn.executemany(
-        "INSERT INTO audit_log (seq, at, actor, actor_role, action, subject, details,"
-        " content_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", rows)
-    await conn.execute("UPDATE audit_head SET seq = $1, hash = $2", seq, previous)
+        for column, value in zip(columns, (seq, when, actor, role, action, subject, text,
+                                           content, previous), strict=True):
+            column.append(value)
+    # One statement however many entries (a close appends one per bid): the rows as
+    # arrays, unnested, and the new head.
+    await conn.execute(
+        """
+        WITH appended AS (
+            INSERT INTO audit_log (seq, at, actor, actor_role, action, subject, details,
+                                   content_hash, hash)
+            SELECT x.seq, x.at, x.actor, x.actor_role, x.action, x.subject, x.details::jsonb,
+                   x.content_hash, x.hash
+              FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[],
+                          $6::text[], $7::text[], $8::text[], $9::text[])
+                   AS x (seq, at, actor, actor_role, action, subject, details, content_hash,
+                         hash)
+        )
+        UPDATE audit_head SET seq = $10, hash = $11
+        """, *columns, seq, previous)
     return seq, previous
 
 
