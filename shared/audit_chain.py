@@ -40,12 +40,13 @@ def _plain(value: Any) -> bool:
         item = stack.pop()
         kind = type(item)
         if kind is dict:
-            if any(type(k) is not str for k in item):
-                return False
+            for key in item:
+                if type(key) is not str:
+                    return False
             stack.extend(item.values())
         elif kind is list:
             stack.extend(item)
-        elif kind not in (str, int, bool) and item is not None:
+        elif kind is not str and kind is not int and kind is not bool and item is not None:
             return False
     return True
 
