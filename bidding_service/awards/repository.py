@@ -142,12 +142,13 @@ async def awards_of_round(conn: Conn, round_id: uuid.UUID) -> list[asyncpg.Recor
                             round_id)
 
 
-async def committed_bids(conn: Conn, round_id: uuid.UUID) -> list[asyncpg.Record]:
-    """Every bid of the round that was answered 201 (superseded and invalidated too),
-    with the fields its receipt's leaf is computed from (the amount still sealed)."""
-    return await conn.fetch(
-        "SELECT id, round_id, supplier_id, amount_ct, legacy_amount, submitted_at"
-        " FROM bids WHERE round_id = $1", round_id)
+# Every bid of the round that was answered 201 (superseded and invalidated too), with the
+# fields its receipt's leaf is computed from (the amount still sealed), in Merkle order
+# (trust.md 5: by `submitted_at`, then by bid id as lowercase text, which is the order of
+# the uuid's bytes). Column order is relied on by `commitment._leaves`.
+COMMITTED_BIDS = (
+    "SELECT id, round_id, supplier_id, amount_ct, legacy_amount, submitted_at"
+    " FROM bids WHERE round_id = $1 ORDER BY submitted_at, id")
 
 
 async def store_commitment(conn: Conn, round_id: uuid.UUID, root: str, size: int) -> None:
@@ -156,10 +157,12 @@ async def store_commitment(conn: Conn, round_id: uuid.UUID, root: str, size: int
 
 
 async def take_held_audit(conn: Conn, round_id: uuid.UUID) -> list[asyncpg.Record]:
-    """The round's held-back bid audit entries, removed from the holding table."""
+    """The round's held-back bid audit entries, removed from the holding table, in
+    Merkle order (by `at`, the bid's `submitted_at`, then by bid id)."""
     return await conn.fetch(
-        "DELETE FROM audit_held WHERE round_id = $1"
-        " RETURNING bid_id, at, actor, actor_role, action, subject, details", round_id)
+        "WITH taken AS (DELETE FROM audit_held WHERE round_id = $1"
+        " RETURNING bid_id, at, actor, actor_role, action, subject, details)"
+        " SELECT * FROM taken ORDER BY at, bid_id", round_id)
 
 
 async def set_award_audit_head(conn: Conn, award_id: uuid.UUID, seq: int, hash_: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -16,7 +17,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from bidding_service.bids.receipts import ReceiptSigner, bid_receipt, verify_receipt
+from bidding_service.bids.receipts import (
+    ReceiptSigner,
+    bid_leaf,
+    bid_receipt,
+    verify_receipt,
+)
 
 SEED = bytes(range(32))
 ROUND = "6f2c1d3e-0000-4000-8000-000000000001"
@@ -95,3 +101,18 @@ def test_tampering_and_unknown_keys_fail_and_rotation_keeps_old_receipts() -> No
     assert new.kid != old.kid and [k["kid"] for k in new.jwks()["keys"]] == [new.kid, old.kid]
     assert verify_receipt(receipt, new.jwks()) is None
     assert verify_receipt(receipt, ReceiptSigner.from_seed(b"\x07" * 32).jwks()) is not None
+
+
+def test_the_leaf_of_uuid_fields_is_the_receipts_leaf() -> None:
+    """The close's leaf of a bids row (UUIDs as they come from the database) is the
+    hand-written vector, and the receipt's leaf for any amount and time."""
+    ids = uuid.UUID(ROUND), uuid.UUID(BID), uuid.UUID(SUPPLIER)
+    at = datetime(2026, 12, 1, 16, 0, 0, tzinfo=timezone(timedelta(hours=8)))
+    assert bid_leaf(*ids, Decimal("7000"), at) == hashlib.sha256(LEAF_TEXT).digest()
+    signer = ReceiptSigner.from_seed(SEED)
+    for amount, when in ((Decimal("0.1"), datetime(2027, 1, 2, 3, 4, 5, 6, tzinfo=UTC)),
+                         (Decimal("1E+6"), datetime(2026, 6, 30, 23, 59, 59, 999999,
+                                                    tzinfo=timezone(timedelta(hours=-5))))):
+        receipt = signer.receipt(ROUND, BID, SUPPLIER, amount, when)
+        assert bid_leaf(*ids, amount, when).hex() == receipt["leaf"]
+        assert bid_leaf(ROUND, BID, SUPPLIER, amount, when).hex() == receipt["leaf"]
