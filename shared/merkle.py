@@ -5,12 +5,15 @@ The tree is pymerkle's (byte for byte RFC 6962 / RFC 9162: leaf hash SHA-256(0x0
 node SHA-256(0x01 || left || right), split at the largest power of two below n, empty
 root SHA-256 of nothing); verification is the few lines of RFC 9162 section 2.1.3.2 that
 a supplier's own software needs, with nothing but SHA-256.
+
+The close needs only the root: `RootBuilder` folds leaves into it as they stream in,
+holding one hash per set bit of the size (17 for 100,000 leaves), never the tree.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from pymerkle import InmemoryTree
@@ -51,6 +54,41 @@ class Tree:
         # pymerkle's path starts with the leaf's own hash; RFC 6962's audit path does not.
         path = [bytes.fromhex(h) if isinstance(h, str) else bytes(h) for h in proof.path[1:]]
         return Proof(index, self.size, path, self.root())
+
+
+class RootBuilder:
+    """The RFC 6962 root of entries appended in order, in O(log n) memory.
+
+    An RFC 6962 tree of n leaves is its perfect subtrees of the sizes of n's set bits,
+    largest (leftmost) first, joined right to left: the stack keeps the root of each
+    complete subtree so far, merging two of the same size as a leaf arrives."""
+
+    __slots__ = ("_stack", "size")
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[int, bytes]] = []
+        self.size = 0
+
+    def append(self, entry: bytes) -> None:
+        stack = self._stack
+        node, width = hashlib.sha256(b"\x00" + entry).digest(), 1
+        while stack and stack[-1][0] == width:
+            node = hashlib.sha256(b"\x01" + stack.pop()[1] + node).digest()
+            width *= 2
+        stack.append((width, node))
+        self.size += 1
+
+    def extend(self, entries: Iterable[bytes]) -> None:
+        for entry in entries:
+            self.append(entry)
+
+    def root(self) -> bytes:
+        if not self._stack:
+            return hashlib.sha256(b"").digest()
+        node = self._stack[-1][1]
+        for _width, left in reversed(self._stack[:-1]):
+            node = hashlib.sha256(b"\x01" + left + node).digest()
+        return node
 
 
 def leaf_hash(entry: bytes) -> bytes:

@@ -1,11 +1,14 @@
 """The commitment a round publishes when it closes or is cancelled (trust.md section 5),
 the bid audit entries that join the trail at the close (section 6), and inclusion proofs.
 
-Leaves are computed from the bids' fields whenever needed, never stored.
+Leaves are computed from the bids' fields whenever needed, never stored. The close
+streams them into the root (`compute_root`); a proof builds the whole tree once and
+keeps it for the next proofs (`compute`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -16,13 +19,13 @@ import asyncpg
 from bidding_service.awards import repository as repo
 from bidding_service.bids.amounts import bid_amount
 from bidding_service.bids.receipts import bid_leaves
-from bidding_service.bids.sealed import Sealer
+from bidding_service.bids.sealed import Sealer, bid_ad
 from bidding_service.rounds import repository as rounds_repo
 from bidding_service.rounds.domain import BIDDING_STATUSES, bids_sealed
 from shared.auth import Principal, Role
 from shared.db import Conn
 from shared.errors import Conflict, Forbidden, NotFound
-from shared.merkle import Proof, Tree
+from shared.merkle import Proof, RootBuilder, Tree
 from shared.uow import UnitOfWork
 
 
@@ -30,24 +33,60 @@ from shared.uow import UnitOfWork
 class Commitment:
     root: str
     size: int
-    tree: Tree
-    index: dict[uuid.UUID, int]
 
     def event_fields(self) -> dict[str, object]:
         return {"bids_root": self.root, "bids_tree_size": self.size}
 
 
-def merkle_order(bids: Sequence[asyncpg.Record]) -> list[asyncpg.Record]:
-    """By `submitted_at`, then by bid id as lowercase text."""
-    return sorted(bids, key=lambda b: (b["submitted_at"], str(b["id"])))
+@dataclass(frozen=True)
+class ProvableCommitment(Commitment):
+    """A commitment with its whole tree, for inclusion proofs."""
+
+    tree: Tree
+    index: dict[uuid.UUID, int]
 
 
-async def compute(conn: Conn, sealer: Sealer, round_id: uuid.UUID) -> Commitment:
-    bids = merkle_order(await repo.committed_bids(conn, round_id))
-    tree = Tree(bid_leaves(round_id, ((b["id"], b["supplier_id"], bid_amount(sealer, b),
-                                       b["submitted_at"]) for b in bids)))
-    return Commitment(tree.root().hex(), tree.size, tree,
-                      {b["id"]: i for i, b in enumerate(bids)})
+# Bids hashed per fetch of the close's cursor: the close never holds more of them.
+CHUNK = 5000
+# Smaller chunks are hashed on the event loop (a thread hop would cost more than them).
+INLINE_MAX = 500
+
+
+def _leaves(sealer: Sealer, round_id: uuid.UUID, rows: Sequence[asyncpg.Record],
+            ) -> list[bytes]:
+    """The receipt leaves of bids rows (amounts decrypted in memory, never kept)."""
+    sealed = iter(sealer.open_amounts(
+        (b[3], bid_ad(round_id, b[2], b[0])) for b in rows if b[3] is not None))
+    return bid_leaves(round_id, ((b[0], b[2], next(sealed) if b[3] is not None
+                                  else bid_amount(sealer, b), b[5]) for b in rows))
+
+
+async def compute(conn: Conn, sealer: Sealer, round_id: uuid.UUID) -> ProvableCommitment:
+    """The round's whole tree (for proofs): every leaf in memory."""
+    bids = await conn.fetch(repo.COMMITTED_BIDS, round_id)
+    tree = Tree(_leaves(sealer, round_id, bids))
+    return ProvableCommitment(tree.root().hex(), tree.size, tree,
+                              {b["id"]: i for i, b in enumerate(bids)})
+
+
+async def compute_root(conn: Conn, sealer: Sealer, round_id: uuid.UUID) -> Commitment:
+    """The round's root and size, the bids streamed through a cursor (`conn` must be in
+    a transaction) and folded into the root chunk by chunk: a 100,000-bid close holds one
+    chunk of rows and 17 hashes, never every leaf or the tree."""
+    builder = RootBuilder()
+
+    def fold(rows: Sequence[asyncpg.Record]) -> None:
+        builder.extend(_leaves(sealer, round_id, rows))
+
+    cursor = await conn.cursor(repo.COMMITTED_BIDS, round_id)
+    while rows := await cursor.fetch(CHUNK):
+        if len(rows) > INLINE_MAX:
+            await asyncio.to_thread(fold, rows)
+        else:
+            fold(rows)
+        if len(rows) < CHUNK:
+            break
+    return Commitment(builder.root().hex(), builder.size)
 
 
 async def commit_round(uow: UnitOfWork, sealer: Sealer, round_id: uuid.UUID, *,
@@ -55,26 +94,22 @@ async def commit_round(uow: UnitOfWork, sealer: Sealer, round_id: uuid.UUID, *,
     """Compute and store the round's commitment; with `release_audit` (the close), queue
     its held-back bid audit entries into the trail in Merkle order, each with its `at`."""
     conn = uow.conn
-    commitment = await compute(conn, sealer, round_id)
+    commitment = await compute_root(conn, sealer, round_id)
     await repo.store_commitment(conn, round_id, commitment.root, commitment.size)
     if release_audit:
-        held = sorted(await repo.take_held_audit(conn, round_id),
-                      key=lambda e: (e["at"], str(e["bid_id"])))
-        for e in held:
+        for e in await repo.take_held_audit(conn, round_id):
             uow.audit(e["actor"], e["actor_role"], e["action"], e["subject"], e["details"],
                       at=e["at"])
-    # Proofs check the root they serve against the published one, so a tree cached by a
-    # close that then rolls back is never used.
-    _remember(round_id, commitment)
     return commitment
 
 
-# A closed round's bids never change, so each process keeps a few trees for proofs.
-_CACHE: OrderedDict[uuid.UUID, Commitment] = OrderedDict()
+# A closed round's bids never change, so each process keeps a few trees for proofs
+# (built on the first proof asked for, checked against the published root each time).
+_CACHE: OrderedDict[uuid.UUID, ProvableCommitment] = OrderedDict()
 _CACHE_SIZE = 8  # a 100,000-bid tree takes about 40 MB
 
 
-def _remember(round_id: uuid.UUID, commitment: Commitment) -> None:
+def _remember(round_id: uuid.UUID, commitment: ProvableCommitment) -> None:
     _CACHE[round_id] = commitment
     _CACHE.move_to_end(round_id)
     while len(_CACHE) > _CACHE_SIZE:

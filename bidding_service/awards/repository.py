@@ -142,12 +142,13 @@ async def awards_of_round(conn: Conn, round_id: uuid.UUID) -> list[asyncpg.Recor
                             round_id)
 
 
-async def committed_bids(conn: Conn, round_id: uuid.UUID) -> list[asyncpg.Record]:
-    """Every bid of the round that was answered 201 (superseded and invalidated too),
-    with the fields its receipt's leaf is computed from (the amount still sealed)."""
-    return await conn.fetch(
-        "SELECT id, round_id, supplier_id, amount_ct, legacy_amount, submitted_at"
-        " FROM bids WHERE round_id = $1", round_id)
+# Every bid of the round that was answered 201 (superseded and invalidated too), with the
+# fields its receipt's leaf is computed from (the amount still sealed), in Merkle order
+# (trust.md 5: by `submitted_at`, then by bid id as lowercase text, which is the order of
+# the uuid's bytes). Column order is relied on by `commitment._leaves`.
+COMMITTED_BIDS = (
+    "SELECT id, round_id, supplier_id, amount_ct, legacy_amount, submitted_at"
+    " FROM bids WHERE round_id = $1 ORDER BY submitted_at, id")
 
 
 async def store_commitment(conn: Conn, round_id: uuid.UUID, root: str, size: int) -> None:
@@ -158,8 +159,9 @@ async def store_commitment(conn: Conn, round_id: uuid.UUID, root: str, size: int
 async def take_held_audit(conn: Conn, round_id: uuid.UUID) -> list[asyncpg.Record]:
     """The round's held-back bid audit entries: those in the holding table (removed from
     it), and those of bids that carry their actor (bids migration 0015), derived from the
-    bid rows, with no details (NULL: nothing to decode for each of 100,000 rows). Called
-    once per round, by its close."""
+    bid rows, with no details (NULL: nothing to decode for each of 100,000 rows); in
+    Merkle order (by `at`, the bid's `submitted_at`, then by bid id). Called once per
+    round, by its close."""
     return await conn.fetch(
         """
         WITH held AS (
@@ -171,6 +173,7 @@ async def take_held_audit(conn: Conn, round_id: uuid.UUID) -> list[asyncpg.Recor
         SELECT id, submitted_at, actor, 'supplier', 'bid.submitted',
                '/v1/rounds/' || round_id::text || '/bids/' || id::text, NULL::jsonb
           FROM bids WHERE round_id = $1 AND actor IS NOT NULL
+         ORDER BY 2, 1
         """, round_id)
 
 

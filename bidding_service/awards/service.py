@@ -30,54 +30,78 @@ from shared.uow import UnitOfWork
 log = structlog.get_logger(__name__)
 
 
-async def close_round(db: asyncpg.Pool, round_id: uuid.UUID, metrics: Metrics,
-                      sealer: Sealer) -> bool:
-    """Close a round whose time is up, evaluate it and award it, exactly once.
+class CloseFailed(Exception):
+    """The close of a claimed round failed (rolled back); the cause is `__cause__`."""
+
+    def __init__(self, round_id: uuid.UUID) -> None:
+        super().__init__(f"the close of round {round_id} failed")
+        self.round_id = round_id
+
+
+async def close_next_due(db: asyncpg.Pool, metrics: Metrics, sealer: Sealer,
+                         ) -> uuid.UUID | None:
+    """Claim the earliest due round nobody holds and close it; the round's id, or None
+    when no round is left to close. A failed close raises `CloseFailed` (its cause
+    chained), so the timer can record it on the round."""
+    round_id: uuid.UUID | None = None
+    try:
+        async with UnitOfWork(db, SOURCE) as uow:
+            round_id = await timer_repository.claim_next_due(uow.conn)
+            if round_id is not None:
+                await close_round(uow, round_id, metrics, sealer)
+            return round_id
+    except Exception as exc:
+        if round_id is None:
+            raise
+        raise CloseFailed(round_id) from exc
+
+
+async def close_round(uow: UnitOfWork, round_id: uuid.UUID, metrics: Metrics,
+                         sealer: Sealer) -> bool:
+    """Close a claimed round whose time is up, evaluate it and award it, exactly once.
 
     `FOR UPDATE` waits for every bid transaction holding its key-share lock, so all bids
     that were answered 201 are committed before evaluation reads them; several
     processes racing here serialise on the lock and only the first finds it open.
     """
-    async with UnitOfWork(db, SOURCE) as uow:
-        conn = uow.conn
-        if not await timer_repository.claim_round(conn, round_id):
-            return False  # closed already, or another process is closing it
-        r = await rounds_repo.get_round(conn, round_id, lock="FOR UPDATE")
-        if r is None or r["status"] not in BIDDING_STATUSES:
-            return False
-        now = await rounds_repo.now(conn)
-        if r["closes_at"] > now:
-            return False  # extended meanwhile
-        metrics.timer_lateness.labels(action="close").observe(
-            (now - r["closes_at"]).total_seconds())
-        bids, bidders = await rounds_repo.bid_counts(conn, round_id)
-        # Sealed amounts are decrypted here, in memory, and ranked by the domain rule.
-        ranked = await amounts.ranking(conn, sealer, round_id, r["sme_price_deduction"])
-        valid_bidders = len(ranked)
-        committed = (await commit_round(uow, sealer, round_id,
-                                        release_audit=True)).event_fields()
-        uow.emit("round.closed", round_id, {"round_id": str(round_id), "closed_at": now.isoformat(),
-                                            "bid_count": bids, "bidder_count": bidders,
-                                            **committed})
-        uow.audit("round-timer", "system", "round.closed", f"/v1/rounds/{round_id}",
-                  {"bid_count": bids, "bidder_count": bidders, **committed})
-        if valid_bidders < r["min_bids"]:
-            await rounds_repo.mark_closed(conn, round_id, RoundStatus.FAILED, "insufficient_bids",
-                                   now, bids, bidders)
-            uow.emit("round.failed", round_id, {"round_id": str(round_id),
-                                                "reason": "insufficient_bids"})
-            await budget.round_ended(uow, round_id, "insufficient_bids")
-            log.info("round_failed", round_id=str(round_id), reason="insufficient_bids")
-            return True
-        await rounds_repo.mark_closed(conn, round_id, RoundStatus.AWARDED, None, now, bids, bidders)
-        await amounts.store_ranking(conn, round_id, ranked)
-        # Rank 1 unchecked: the ranking holds only bidders still invited, and suspensions
-        # wait for the close on the round's key-share lock.
-        first = await repo.result_at_rank(conn, round_id, 1)
-        assert first is not None
-        await publish_award(uow, r, first)
-        log.info("round_awarded", round_id=str(round_id), bidders=bidders)
+    conn = uow.conn
+    r = await rounds_repo.get_round(conn, round_id, lock="FOR UPDATE")
+    if r is None or r["status"] not in BIDDING_STATUSES:
+        return False
+    now = await rounds_repo.now(conn)
+    if r["closes_at"] > now:
+        return False  # extended meanwhile
+    metrics.timer_lateness.labels(action="close").observe(
+        (now - r["closes_at"]).total_seconds())
+    bids, bidders = await rounds_repo.bid_counts(conn, round_id)
+    # Sealed amounts are decrypted here, in memory, and ranked by the domain rule.
+    ranked = await amounts.ranking(conn, sealer, round_id, r["sme_price_deduction"])
+    valid_bidders = len(ranked)
+    committed = (await commit_round(uow, sealer, round_id,
+                                    release_audit=True)).event_fields()
+    uow.emit("round.closed", round_id, {"round_id": str(round_id), "closed_at": now.isoformat(),
+                                        "bid_count": bids, "bidder_count": bidders,
+                                        **committed})
+    uow.audit("round-timer", "system", "round.closed", f"/v1/rounds/{round_id}",
+              {"bid_count": bids, "bidder_count": bidders, **committed})
+    if valid_bidders < r["min_bids"]:
+        await rounds_repo.mark_closed(conn, round_id, RoundStatus.FAILED, "insufficient_bids",
+                                      now, bids, bidders)
+        uow.emit("round.failed", round_id, {"round_id": str(round_id),
+                                            "reason": "insufficient_bids"})
+        await budget.round_ended(uow, round_id, "insufficient_bids")
+        log.info("round_failed", round_id=str(round_id), reason="insufficient_bids")
         return True
+    await rounds_repo.mark_closed(conn, round_id, RoundStatus.AWARDED, None, now, bids, bidders)
+    await amounts.store_ranking(conn, round_id, ranked)
+    del ranked
+    # Rank 1 unchecked: the ranking holds only bidders still invited, and suspensions
+    # wait for the close on the round's key-share lock.
+    first = await repo.result_at_rank(conn, round_id, 1)
+    assert first is not None
+    await publish_award(uow, r, first)
+    log.info("round_awarded", round_id=str(round_id), bidders=bidders)
+    return True
 
 
 async def accept_award(db: asyncpg.Pool, award_id: uuid.UUID, caller: Principal,

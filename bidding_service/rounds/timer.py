@@ -8,6 +8,11 @@ launched or extended. Several processes may run it: each close and expiry first 
 its row with `SKIP LOCKED` (another process's work is skipped, not waited for), then
 takes the row lock and re-checks, so each round is closed exactly once.
 
+Closes run on up to `CLOSERS` workers per process, each claiming the earliest due
+round nobody holds in the due query itself (`close_next_due`) and going on to the next
+as soon as its close commits: no tick waits for the slowest close of a batch, and two
+processes never start on the same round.
+
 Every round and award is handled on its own: one whose close fails (a statement
 timeout, an oversized event) is recorded on its row with a short error code and
 retried with a capped exponential backoff, and never delays the others.
@@ -19,7 +24,8 @@ import asyncio
 import contextlib
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import asyncpg
 import structlog
@@ -35,7 +41,10 @@ from shared.metrics import Metrics
 log = structlog.get_logger(__name__)
 
 BATCH = 50
-# Closes and expiries one process runs at once (each in its own transaction).
+# Closes one process runs at once, each in its own transaction on its own connection
+# (of the pool's 20 by default: bids keep the rest).
+CLOSERS = 8
+# Award expiries and budget timeouts one process runs at once.
 CONCURRENCY = 4
 # Shortest sleep between ticks that found nothing left to do.
 MIN_SLEEP = 0.05
@@ -66,6 +75,9 @@ class RoundTimer:
         self._sealer = sealer
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(CONCURRENCY)
+        self._closers: set[asyncio.Task[None]] = set()
+        self._handling: dict[uuid.UUID, asyncio.Task[None]] = {}
+
     async def run(self) -> None:
         listener = asyncio.create_task(
             listen_forever(self._dsn, f"round_timer_{self._schema}", self._wake.set))
@@ -85,23 +97,27 @@ class RoundTimer:
                         await asyncio.wait_for(self._wake.wait(), delay)
         finally:
             listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            work = [listener, *self._closers, *self._handling.values()]
+            for task in work:
+                task.cancel()
+            await asyncio.gather(*work, return_exceptions=True)
 
     async def tick(self) -> float:
-        """Handle everything due now; returns how long to sleep before the next deadline."""
+        """Start on everything due now; returns how long to sleep before the next deadline.
+
+        Closes and expiries run on in the background (`settle` waits for them)."""
         async with self._db.acquire() as conn:
             await timer_repository.open_due(conn)
-            due_rounds = await timer_repository.rounds_due(conn, BATCH)
+            due_rounds = await timer_repository.rounds_due(conn, CLOSERS)
             due_awards = await timer_repository.awards_expired(conn, BATCH)
             due_budgets = await budget_repo.waiting_due(conn, BATCH)
-        await asyncio.gather(
-            *(self._guarded("close", rid, self._close) for rid in due_rounds),
-            *(self._guarded("expire", aid, self._expire) for aid in due_awards),
-            *(self._guarded("budget_timeout", bid, self._budget_timeout)
-              for bid in due_budgets))
-        if BATCH in (len(due_rounds), len(due_awards), len(due_budgets)):
-            return 0
+        for _ in range(min(len(due_rounds), CLOSERS - len(self._closers))):
+            self._spawn(self._closer(), self._closers)
+        for action, items, handle in (("expire", due_awards, self._expire),
+                                      ("budget_timeout", due_budgets, self._budget_timeout)):
+            for item in items:
+                if item not in self._handling:
+                    self._start(action, item, handle)
         async with self._db.acquire() as conn:
             now, due = await timer_repository.next_deadline(conn)
             reply_by = await budget_repo.next_reply_by(conn)
@@ -109,12 +125,49 @@ class RoundTimer:
             due = reply_by
         if due is None:
             return self._max_sleep
-        # Something past due that this tick left alone is held by another process: look
-        # again shortly rather than spin on it.
+        # Something past due is being handled (here or by another process) or backs off:
+        # look again shortly rather than spin on it.
         return max(MIN_SLEEP, min(self._max_sleep, (due - now).total_seconds()))
 
-    async def _close(self, round_id: uuid.UUID) -> None:
-        await service.close_round(self._db, round_id, self._metrics, self._sealer)
+    async def settle(self) -> None:
+        """Wait for the closes and expiries started so far (tests, shutdown)."""
+        while self._closers or self._handling:
+            await asyncio.gather(*self._closers, *self._handling.values(),
+                                 return_exceptions=True)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], tasks: set[asyncio.Task[None]],
+               ) -> None:
+        task = asyncio.create_task(coro)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    def _start(self, action: str, item: uuid.UUID,
+               handle: Callable[[uuid.UUID], Awaitable[None]]) -> None:
+        task = asyncio.create_task(self._guarded(action, item, handle))
+        self._handling[item] = task
+
+        def done(_task: asyncio.Task[None]) -> None:
+            self._handling.pop(item, None)
+
+        task.add_done_callback(done)
+
+    async def _closer(self) -> None:
+        """Close due rounds one after the other until none is left."""
+        while True:
+            try:
+                if await service.close_next_due(self._db, self._metrics, self._sealer) is None:
+                    return
+            except asyncio.CancelledError:
+                raise
+            except service.CloseFailed as failed:
+                cause = failed.__cause__ if failed.__cause__ is not None else failed
+                if not await self._record_failure("close", failed.round_id,
+                                                  failure_code(cause)):
+                    return  # not backed off: the next tick tries again
+            except Exception as exc:  # no round claimed: the database itself is failing
+                log.warning("round_timer_error", error=type(exc).__name__,
+                            detail=str(exc)[:200])
+                return  # the next tick starts again
 
     async def _expire(self, award_id: uuid.UUID) -> None:
         await service.expire_award(self._db, award_id, self._metrics)
@@ -124,7 +177,8 @@ class RoundTimer:
 
     async def _guarded(self, action: str, item: uuid.UUID,
                        handle: Callable[[uuid.UUID], Awaitable[None]]) -> None:
-        """Run one close or expiry; a failure is recorded on its row and backed off."""
+        """Run one expiry or budget timeout; a failure is recorded on its row and backed
+        off."""
         async with self._slots:
             try:
                 await handle(item)
@@ -133,27 +187,32 @@ class RoundTimer:
                 raise
             except Exception as exc:
                 code = failure_code(exc)
-            self._metrics.timer_failures.labels(action=action, error=code).inc()
-            record = {"close": timer_repository.record_close_failure,
-                      "expire": timer_repository.record_expiry_failure,
-                      "budget_timeout": budget_repo.record_timeout_failure}[action]
-            try:
-                async with self._db.acquire() as conn:
-                    retry = await record(conn, item, code, self._retry_base, self._retry_max)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the database itself is failing: the loop retries
-                log.error("round_timer_record_failed", action=action, id=str(item),
-                          error=code, record_error=failure_code(exc))
-                return
-            attempts, next_at = retry if retry is not None else (None, None)
-            when = next_at.isoformat() if next_at else None
-            if action == "close":
-                log.error("round_close_failed", round_id=str(item), attempt=attempts,
-                          error=code, next_attempt_at=when)
-            elif action == "budget_timeout":
-                log.error("budget_timeout_failed", reservation_id=str(item),
-                          attempt=attempts, error=code, next_attempt_at=when)
-            else:
-                log.error("award_expiry_failed", award_id=str(item), attempt=attempts,
-                          error=code, next_attempt_at=when)
+            await self._record_failure(action, item, code)
+
+    async def _record_failure(self, action: str, item: uuid.UUID, code: str) -> bool:
+        """Count a failure and back its row off; False when even that failed."""
+        self._metrics.timer_failures.labels(action=action, error=code).inc()
+        record = {"close": timer_repository.record_close_failure,
+                  "expire": timer_repository.record_expiry_failure,
+                  "budget_timeout": budget_repo.record_timeout_failure}[action]
+        try:
+            async with self._db.acquire() as conn:
+                retry = await record(conn, item, code, self._retry_base, self._retry_max)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the database itself is failing: the loop retries
+            log.error("round_timer_record_failed", action=action, id=str(item),
+                      error=code, record_error=failure_code(exc))
+            return False
+        attempts, next_at = retry if retry is not None else (None, None)
+        when = next_at.isoformat() if next_at else None
+        if action == "close":
+            log.error("round_close_failed", round_id=str(item), attempt=attempts,
+                      error=code, next_attempt_at=when)
+        elif action == "budget_timeout":
+            log.error("budget_timeout_failed", reservation_id=str(item),
+                      attempt=attempts, error=code, next_attempt_at=when)
+        else:
+            log.error("award_expiry_failed", award_id=str(item), attempt=attempts,
+                      error=code, next_attempt_at=when)
+        return True

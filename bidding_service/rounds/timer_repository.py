@@ -45,26 +45,30 @@ async def rounds_due(conn: Conn, limit: int) -> list[uuid.UUID]:
     return [r["id"] for r in rows]
 
 
+async def claim_next_due(conn: Conn) -> uuid.UUID | None:
+    """Claim the earliest due round no other process holds, for closing in `conn`'s
+    transaction; None when there is none left.
+
+    The due query itself takes the claim, so processes closing at the same moment never
+    try the same round: each takes the next one nobody holds, and no list goes stale
+    between the query and the close. `FOR NO KEY UPDATE SKIP LOCKED`: a round being
+    closed by another timer is skipped; bids' key-share locks do not conflict with it,
+    so a storm of (late) bids cannot make the close skip the round forever. The close
+    then upgrades to `FOR UPDATE`, waiting for those bids."""
+    round_id: uuid.UUID | None = await conn.fetchval(
+        "SELECT id FROM rounds WHERE status IN ('scheduled', 'open')"
+        " AND closes_at <= clock_timestamp()"
+        " AND (next_close_attempt_at IS NULL OR next_close_attempt_at <= clock_timestamp())"
+        " ORDER BY closes_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED")
+    return round_id
+
+
 async def awards_expired(conn: Conn, limit: int) -> list[uuid.UUID]:
     rows = await conn.fetch(
         "SELECT id FROM awards WHERE status = 'published' AND accept_by <= clock_timestamp()"
         " AND (next_expiry_attempt_at IS NULL OR next_expiry_attempt_at <= clock_timestamp())"
         " ORDER BY accept_by LIMIT $1", limit)
     return [r["id"] for r in rows]
-
-
-async def claim_round(conn: Conn, round_id: uuid.UUID) -> bool:
-    """Claim a round for closing, or False when another process holds it.
-
-    `FOR NO KEY UPDATE SKIP LOCKED`: a round being closed (or claimed) by another timer
-    is skipped, so processes close different rounds in parallel; bids' key-share locks
-    do not conflict with it, so a storm of (late) bids cannot make the close skip the
-    round forever. The close then upgrades to `FOR UPDATE`, waiting for those bids.
-    """
-    row = await conn.fetchval(
-        "SELECT true FROM rounds WHERE id = $1 AND status IN ('scheduled', 'open')"
-        " FOR NO KEY UPDATE SKIP LOCKED", round_id)
-    return row is not None
 
 
 async def claim_award(conn: Conn, award_id: uuid.UUID) -> bool:

@@ -24,6 +24,8 @@ from bidding_service.bids.receipts import (
     bid_leaves,
     bid_receipt,
     canonical_json,
+    leaf_fields,
+    leaf_of,
     verify_receipt,
 )
 
@@ -123,4 +125,20 @@ def test_bid_leaves_in_bulk_are_the_leaves_one_by_one() -> None:
         ("7000", datetime(2026, 12, 1, 8, 0, tzinfo=UTC)),
         ("0.5", datetime(2026, 12, 1, 16, 0, 0, 123456, tzinfo=cst)),
         ("123456789.99", datetime(2027, 1, 1, 0, 0, 0, 1, tzinfo=UTC)))]
-    assert bid_leaves(rid, bids) == [bid_leaf(rid, *b) for b in bids]
+    assert bid_leaves(rid, bids) == [
+        leaf_of(leaf_fields(rid, *b)) for b in bids]  # the canonical_json path
+
+
+def test_the_leaf_of_uuid_fields_is_the_receipts_leaf() -> None:
+    """The close's leaf of a bids row (UUIDs as they come from the database) is the
+    hand-written vector, and the receipt's leaf for any amount and time."""
+    ids = uuid.UUID(ROUND), uuid.UUID(BID), uuid.UUID(SUPPLIER)
+    at = datetime(2026, 12, 1, 16, 0, 0, tzinfo=timezone(timedelta(hours=8)))
+    assert bid_leaf(*ids, Decimal("7000"), at) == hashlib.sha256(LEAF_TEXT).digest()
+    signer = ReceiptSigner.from_seed(SEED)
+    for amount, when in ((Decimal("0.1"), datetime(2027, 1, 2, 3, 4, 5, 6, tzinfo=UTC)),
+                         (Decimal("1E+6"), datetime(2026, 6, 30, 23, 59, 59, 999999,
+                                                    tzinfo=timezone(timedelta(hours=-5))))):
+        receipt = signer.receipt(ROUND, BID, SUPPLIER, amount, when)
+        assert bid_leaf(*ids, amount, when).hex() == receipt["leaf"]
+        assert bid_leaf(ROUND, BID, SUPPLIER, amount, when).hex() == receipt["leaf"]

@@ -7,7 +7,7 @@ import hashlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.merkle import Tree, verify_inclusion
+from shared.merkle import RootBuilder, Tree, verify_inclusion
 
 # RFC 6962 test inputs and the tree heads of their prefixes of size 0..8 (as published by
 # google/certificate-transparency and transparency-dev/merkle).
@@ -45,6 +45,23 @@ def test_roots_of_the_reference_inputs() -> None:
     assert Tree([]).root() == hashlib.sha256(b"").digest()
     for n in range(len(ENTRIES) + 1):
         assert Tree(ENTRIES[:n]).root().hex() == ROOTS[n], n
+
+
+def test_the_streamed_root_of_the_reference_inputs() -> None:
+    for n in range(len(ENTRIES) + 1):
+        builder = RootBuilder()
+        builder.extend(ENTRIES[:n])
+        assert (builder.size, builder.root().hex()) == (n, ROOTS[n]), n
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.binary(min_size=0, max_size=33), max_size=300))
+def test_the_streamed_root_is_the_trees_at_every_size(entries: list[bytes]) -> None:
+    builder = RootBuilder()
+    for entry in entries:
+        builder.append(entry)
+    assert builder.root() == Tree(entries).root()
+    assert builder.size == len(entries)
 
 
 def test_reference_audit_paths_are_produced_and_verify() -> None:
