@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -10,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.audit_chain import content_hash, format_at, link
+from shared.audit_chain import canonical_json, format_at
 from shared.db import Conn, dumps_json
 from shared.events import CloudEvent, new_event
 
@@ -150,26 +151,41 @@ async def audit_head(conn: Conn) -> tuple[int, str]:
     return int(row["seq"]), str(row["hash"])
 
 
+def _content_parts(actor: str, role: str, action: str, subject: str, details: Any,
+                   when: datetime) -> tuple[bytes, bytes]:
+    """An entry's canonical JSON (trust.md 6) around its `seq`: every field but `seq` is
+    known before the chain's head is locked, and in sorted key order `seq` falls between
+    `details` and `subject`, so under the lock only the number is put in and hashed."""
+    before = canonical_json({"action": action, "actor": actor, "actor_role": role,
+                             "at": format_at(when), "details": details})
+    return before[:-1] + b',"seq":', b',"subject":' + canonical_json(subject) + b"}"
+
+
 async def append_audit(conn: Conn, entries: list[AuditRow]) -> tuple[int, str]:
     """Append `entries` to the hash chain in order (trust.md section 6); the new head.
 
     The head row's lock serialises appends, so seq has no gaps and each hash chains from
-    the one before; it is held until `conn`'s transaction ends."""
+    the one before; it is held until `conn`'s transaction ends. Every close waits for
+    it, so all of an entry but its seq number and link is prepared before taking it."""
+    prepared = []
+    for actor, role, action, subject, details, at in entries:
+        # Exactly what the API will show: details as they come back from jsonb.
+        text = dumps_json(details) if details else "{}"
+        shown = json.loads(text) if details else {}
+        parts = None if at is None else _content_parts(actor, role, action, subject, shown, at)
+        prepared.append((actor, role, action, subject, shown, text, at, parts))
     head = await conn.fetchrow(
         "SELECT seq, hash, clock_timestamp() AS now FROM audit_head FOR UPDATE")
     assert head is not None, "shared migration 0003 creates the audit head"
     seq, previous = int(head["seq"]), str(head["hash"])
     columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [], [])
-    for actor, role, action, subject, details, at in entries:
+    sha256 = hashlib.sha256
+    for actor, role, action, subject, shown, text, at, parts in prepared:
         seq += 1
         when = at if at is not None else head["now"]
-        # Exactly what the API will show: details as they come back from jsonb.
-        text = dumps_json(details) if details else "{}"
-        shown = json.loads(text) if details else {}
-        content = content_hash({"seq": seq, "at": format_at(when), "actor": actor,
-                                "actor_role": role, "action": action, "subject": subject,
-                                "details": shown})
-        previous = link(previous, content)
+        before, after = parts or _content_parts(actor, role, action, subject, shown, when)
+        content = sha256(before + str(seq).encode() + after).hexdigest()
+        previous = sha256((previous + content).encode()).hexdigest()
         for column, value in zip(columns, (seq, when, actor, role, action, subject, text,
                                            content, previous), strict=True):
             column.append(value)

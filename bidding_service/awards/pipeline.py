@@ -40,8 +40,9 @@ def accept_by(r: asyncpg.Record, now: datetime, zone: str) -> datetime:
 
 
 async def publish_award(uow: UnitOfWork, r: asyncpg.Record, result: asyncpg.Record, *,
-                        rotation_period: int | None = None) -> asyncpg.Record:
-    """Create the award of `result` (a row of the round's ranking), publish its notice.
+                        rotation_period: int | None = None) -> dict[str, Any]:
+    """Create the award of `result` (a row of the round's ranking), publish its notice;
+    returns the award as the API shows it.
 
     A price competition's award is checked for an abnormally low price against the
     valid bids of the bidders not yet awarded in the round; with
@@ -62,13 +63,17 @@ async def publish_award(uow: UnitOfWork, r: asyncpg.Record, result: asyncpg.Reco
         "method": method.value, "justification": r["justification"],
         "abnormally_low": low, "rotation_period": rotation_period})
     ranking, ranking_size = await repo.ranking_json(conn, r["id"], EVENT_RANKING_ENTRIES)
-    # The notice carries the audit head with this transaction's entries (the close's bid
-    # entries among them); taken last, so the chain's lock is held only to the commit.
-    await repo.set_award_audit_head(conn, award_id, *await uow.flush_audit())
     award = await repo.get_award(conn, award_id)
     assert award is not None
+    # The notice carries the audit head with this transaction's entries (the close's bid
+    # entries among them); taken last, so the chain's lock is held only to the commit,
+    # and the award is not read again under it: the head is put into its view.
+    seq, head_hash = await uow.flush_audit()
+    await repo.set_award_audit_head(conn, award_id, seq, head_hash)
+    shown = award_public(award)
+    shown["audit_head"] = {"seq": seq, "hash": head_hash}
     uow.emit("award.published", award_id, {
-        **award_public(award),
+        **shown,
         "pool": {"id": str(r["pool_id"]), "code": r["pool_code"], "name": r["pool_name"]},
         # Built by the database; embedded as is (100,000 bidders never pass through Python).
         "ranking": orjson.Fragment(ranking),
@@ -77,7 +82,7 @@ async def publish_award(uow: UnitOfWork, r: asyncpg.Record, result: asyncpg.Reco
     if low:
         log.info("award_abnormally_low", round_id=str(r["id"]), award_id=str(award_id),
                  pending_review=pending)
-    return award
+    return shown
 
 
 async def award_next(uow: UnitOfWork, r: asyncpg.Record, after: asyncpg.Record) -> bool:

@@ -15,7 +15,7 @@ from bidding_service import SOURCE
 from bidding_service.awards import repository as awards_repo
 from bidding_service.awards.calendar import is_workday
 from bidding_service.awards.pipeline import publish_award
-from bidding_service.awards.views import award_public, ranking_public
+from bidding_service.awards.views import ranking_public
 from bidding_service.budget import service as budget
 from bidding_service.eligibility import repository as eligibility_repo
 from bidding_service.eligibility import service as eligibility
@@ -137,11 +137,11 @@ async def launch(db: asyncpg.Pool, cmd: LaunchRound, caller: Principal,
                                      "budget": await budget.budget_of(conn, round_id)},
                                f"/v1/rounds/{round_id}")
             result = await awards_repo.insert_result(conn, round_id, invited[0], amount)
-            award = await publish_award(uow, r, result, rotation_period=period)
+            shown = await publish_award(uow, r, result, rotation_period=period)
             log.info("round_launched", round_id=str(round_id), method=cmd.method.value)
             results = await awards_repo.results(conn, round_id)
             return Outcome(201, {**body, "bid_count": 0, "bidder_count": 0,
-                                 "award": award_public(award),
+                                 "award": shown,
                                  "ranking": ranking_public(results),
                                  "budget": None},
                            f"/v1/rounds/{round_id}")

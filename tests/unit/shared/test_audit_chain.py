@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from shared.audit_chain import GENESIS, canonical_json, content_hash, first_break, link
+from shared.audit_chain import (
+    GENESIS,
+    canonical_json,
+    content_hash,
+    first_break,
+    format_at,
+    link,
+)
+from shared.uow import _content_parts
 
 
 def _entry(seq: int, previous: str, **over: object) -> dict[str, object]:
@@ -55,3 +66,23 @@ def test_first_break_names_the_first_edited_or_missing_entry() -> None:
 def test_canonical_json_is_the_json_dumps_the_contract_names(value: object) -> None:
     assert canonical_json(value) == json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.text(), st.text(), st.text(), st.text(),
+       st.dictionaries(st.text(), st.one_of(
+           st.integers(), st.text(), st.none(), st.booleans(),
+           st.floats(allow_nan=False, allow_infinity=False),
+           st.lists(st.text(max_size=3), max_size=3))),
+       st.integers(1, 10**12))
+def test_an_entry_prepared_before_the_lock_hashes_as_its_content(
+        actor: str, role: str, action: str, subject: str, details: dict[str, object],
+        seq: int) -> None:
+    """The append puts only the seq number into the canonical JSON it prepared before
+    taking the chain's lock: the same bytes as content_hash's, whatever the fields hold."""
+    at = datetime(2026, 12, 1, 8, 0, 0, 1234, tzinfo=UTC)
+    before, after = _content_parts(actor, role, action, subject, details, at)
+    entry = {"seq": seq, "at": format_at(at), "actor": actor, "actor_role": role,
+             "action": action, "subject": subject, "details": details}
+    assert hashlib.sha256(before + str(seq).encode() + after).hexdigest() == \
+        content_hash(entry)
