@@ -64,7 +64,7 @@ CLOSE_GROUPS: list[tuple[str, str, str]] = [
     ("asyncpg (anywhere)", "", "asyncpg/"),
     ("outbox relay in total", "", "shared/outbox.py"),
     ("  relay publish (aio-pika/aiormq/pamqp)", "_publish", "shared/outbox.py"),
-    ("round timer tick (includes close_round)", "tick", "bidding_service/rounds/timer.py"),
+    ("round timer closers (include close_round)", "_closer", "bidding_service/rounds/timer.py"),
 ]
 
 
