@@ -273,6 +273,10 @@ def test_runtime_filesystem_has_no_build_only_files(running: Stack) -> None:
                 assert data is not None
                 if hashlib.sha256(data.read()).hexdigest() in digests:
                     found.append(member.name)
+    # The reader stops at the archive's end marker; docker may still be writing the
+    # trailing blocks: read them, or closing the pipe kills it with SIGPIPE.
+    while export.stdout.read(1 << 16):
+        pass
     export.stdout.close()
     assert export.wait(timeout=120) == 0
     assert not found, f"build-only files in the image: {found}"
