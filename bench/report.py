@@ -5,22 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from bench import peak, report_storm
-from bench.stats import fmt
+from bench.stats import at, fmt, median_at
 from bench.targets import issue_rows
 from bench.trend import scaling
-
-
-def _get(d: Any, *path: str) -> Any:
-    for p in path:
-        if not isinstance(d, dict) or p not in d:
-            return None
-        d = d[p]
-    return d
-
-
-def _med(d: Any, *path: str) -> float | None:
-    value = _get(d, *path, "median")
-    return None if value is None else float(value)
 
 
 def targets(r: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
@@ -51,7 +38,7 @@ def markdown(r: dict[str, Any]) -> str:
                f"git {r['git']}.")
     out += report_storm.section(r)
     out += peak.markdown(r)
-    close = _get(r, "close", "by_n")
+    close = at(r, "close", "by_n")
     if close:
         out += ["", "## Close to award (through the service's own timer)", "",
                 f"Shape: {r['close']['shape']}; times from `closes_at`. Confirmed = the "
@@ -65,7 +52,7 @@ def markdown(r: dict[str, Any]) -> str:
                        f"{fmt(c['confirmed_ms'])} | {fmt(c['received_ms'])} | "
                        f"{fmt(c['event_bytes'])} | {fmt(c.get('service_cpu_ms'))} / "
                        f"{fmt(c.get('postgres_cpu_ms'))} |")
-        s = scaling({int(n): _med(c, "received_ms") for n, c in close.items()})
+        s = scaling({int(n): median_at(c, "received_ms") for n, c in close.items()})
         if s["per_bid_ratio"] is not None:
             out += ["", "Cost per bid (received, median): " + ", ".join(
                 f"{n:,} bids {v:,.1f} ms per 1,000" for n, v in s["ms_per_1000_bids"].items())

@@ -8,22 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.ratios import P99_TARGET, THROUGHPUT_TARGET, vs_floor_a
-from bench.stats import fmt
+from bench.stats import at, fmt, median_at
 
 OLD_PYTHON = "Python load generator (bench.loadgen): its own CPU competes with the service"
-
-
-def _get(d: Any, *path: str) -> Any:
-    for p in path:
-        if not isinstance(d, dict) or p not in d:
-            return None
-        d = d[p]
-    return d
-
-
-def _med(d: Any, *path: str) -> float | None:
-    value = _get(d, *path, "median")
-    return None if value is None else float(value)
 
 
 def _refused(s: dict[str, Any]) -> str:
@@ -39,7 +26,7 @@ def _errors(s: dict[str, Any]) -> str:
 def _cores(s: dict[str, Any], keys: tuple[str, ...]) -> str:
     vals = []
     for k in keys:
-        m = _med(s, "cpu_cores", k)
+        m = median_at(s, "cpu_cores", k)
         vals.append("–" if m is None else f"{m:.2f}")
     return " / ".join(vals)
 
@@ -61,8 +48,8 @@ def generator_line(r: dict[str, Any], rows: Sequence[dict[str, Any] | None]) -> 
     kinds = sorted({str(s.get("generator", "python")) for s in rows if s})
     if len(kinds) > 1:
         return "Load generators differ between rows: " + ", ".join(kinds) + "."
-    described = _get(r, "loadgen", "description")
-    if described and (not kinds or kinds[0] == _get(r, "loadgen", "kind")):
+    described = at(r, "loadgen", "description")
+    if described and (not kinds or kinds[0] == at(r, "loadgen", "kind")):
         return f"Load generator (every row but pgbench's): {described}."
     if not kinds or kinds == ["python"]:
         return f"Load generator (every row but pgbench's): {OLD_PYTHON}."
@@ -76,7 +63,7 @@ def checks_text(label: str, s: dict[str, Any] | None) -> str | None:
         return None
 
     def n(key: str) -> str:
-        value = _med(checks, key)
+        value = median_at(checks, key)
         return "?" if value is None else f"{value:,.0f}"
 
     return (f"{label}: {n('repeats_refused')} of {n('repeats_answered')} answered deliberate "
@@ -88,7 +75,7 @@ def checks_text(label: str, s: dict[str, Any] | None) -> str | None:
 def ratio_rows(r: dict[str, Any]) -> list[str]:
     """Each storm figure over floor (a)'s of the same run, at the same C."""
     cmp = r.get("vs_floor_a") or vs_floor_a(r)
-    floor_b = _get(r, "floors", "b") or {}
+    floor_b = at(r, "floors", "b") or {}
     rows = [(f"bidding service ×1 | {c}", c, v) for c, v in cmp["by_c"].items()]
     if cmp.get("two_processes"):
         two = cmp["two_processes"]
@@ -100,7 +87,7 @@ def ratio_rows(r: dict[str, Any]) -> list[str]:
            "| setup | C | bids/s ÷ floor (a) | p99 ÷ floor (a) | bids/s ÷ floor (b) | "
            "per service core ÷ floor (a) |", "| --- | --- | --- | --- | --- | --- |"]
     for label, c, v in rows:
-        fb = _med(floor_b.get(c), "tps")
+        fb = median_at(floor_b.get(c), "tps")
         ours = v["accepted_per_s"]
         out.append(
             f"| {label} | {_pct(v['throughput_ratio'], v['throughput_reached'])} | "
@@ -127,7 +114,7 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     and p99 ≤ 2× floor (a)'s, same run; the two-process figure reported with its ratio."""
     cmp = r.get("vs_floor_a") or vs_floor_a(r)
     out: list[tuple[str, str, bool | None]] = []
-    wanted = [str(c) for c in (_get(r, "config", "concurrency") or (50, 200))]
+    wanted = [str(c) for c in (at(r, "config", "concurrency") or (50, 200))]
     for c in sorted(set(wanted) | set(cmp["by_c"]), key=int):
         v = cmp["by_c"].get(c)
         name = f"bid path, 1 process, C={c}: accepted bids/s ≥ 70% of floor (a)'s"
@@ -160,11 +147,11 @@ def section(r: dict[str, Any]) -> list[str]:
     """The bid storm's Markdown lines."""
     cfg = r["config"]
     out: list[str] = []
-    storm = _get(r, "storm", "by_c") or {}
+    storm = at(r, "storm", "by_c") or {}
     floors = r.get("floors") or {}
-    procs = _get(r, "processes", "two")
+    procs = at(r, "processes", "two")
     out += ["", "## Bid storm: one round, "
-            f"{_get(r, 'storm', 'suppliers') or '?'} invited suppliers, real HTTP + JWT",
+            f"{at(r, 'storm', 'suppliers') or '?'} invited suppliers, real HTTP + JWT",
             "", f"{cfg['bad_share']:.0%} of bids deliberately repeat the supplier's previous "
             "amount (refusal path). CPU in cores over the window: "
             "load generator / service process(es) / PostgreSQL backends / everything else "
@@ -177,7 +164,7 @@ def section(r: dict[str, Any]) -> list[str]:
     for c, s in storm.items():
         out.append(_storm_row("bidding service ×1", c, s))
     if procs:
-        out.append(_storm_row("bidding service ×2", str(_get(r, "processes", "concurrency")),
+        out.append(_storm_row("bidding service ×2", str(at(r, "processes", "concurrency")),
                               procs))
     for c, s in (floors.get("a") or {}).items():
         out.append(_storm_row("floor (a) bare aiohttp + 1 INSERT", c, s))
@@ -217,7 +204,7 @@ def section(r: dict[str, Any]) -> list[str]:
         out.append("PostgreSQL client backends of the bench database, average count by state "
                    "(pg_stat_activity every 50 ms; floor rows include the idle bidding "
                    "service's pool): " + "; ".join(waits) + ".")
-    ingest = _get(r, "storm", "pool_ingest")
+    ingest = at(r, "storm", "pool_ingest")
     if ingest:
         out.append("")
         out.append(f"Storm pool fed as {ingest['events']:,} pool.member.admitted events: "

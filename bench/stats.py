@@ -43,3 +43,18 @@ def fmt(a: dict[str, Any] | None, digits: int = 0, unit: str = "") -> str:
     if a["n"] == 1 or a["min"] == a["max"]:
         return f"{f(a['median'])}{unit}"
     return f"{f(a['median'])}{unit} ({f(a['min'])}–{f(a['max'])})"
+
+
+def at(d: Any, *path: str) -> Any:
+    """The value at `path` in nested results dicts, or None where any step is missing."""
+    for p in path:
+        if not isinstance(d, dict) or p not in d:
+            return None
+        d = d[p]
+    return d
+
+
+def median_at(d: Any, *path: str) -> float | None:
+    """The median of the repeated figure at `path`, or None."""
+    value = at(d, *path, "median")
+    return None if value is None else float(value)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.stats import at
 from bench.trend import scaling
 
 Row = tuple[str, str, bool | None]
@@ -14,14 +15,6 @@ PEAK_ROUNDS, PEAK_BIDDERS, PEAK_P99_MS = 100, 100, 150.0
 CLOSE_2K_MS, CLOSE_100K_MS = 50.0, 2000.0
 TIMER_OPEN, TIMER_P99_MS = 5000, 50.0
 RSS_MB = 150.0
-
-
-def _get(d: Any, *path: str) -> Any:
-    for p in path:
-        if not isinstance(d, dict) or p not in d:
-            return None
-        d = d[p]
-    return d
 
 
 def _at_scale(ok: bool, full: bool) -> bool | None:
@@ -35,7 +28,7 @@ def peak_rows(r: dict[str, Any]) -> list[Row]:
     for key, label in (("all_up", "both processes up"), ("killed", "one process killed at "
                                                                    "the close")):
         run = peak.get(key) or {}
-        p99 = _get(run, "received_ms", "p99")
+        p99 = at(run, "received_ms", "p99")
         name = (f"2. {PEAK_ROUNDS} rounds × {PEAK_BIDDERS} bidders closing in one second, "
                 f"2 processes, {label}: award.published received p99 ≤ {PEAK_P99_MS:g} ms")
         if p99 is None:
@@ -51,17 +44,17 @@ def peak_rows(r: dict[str, Any]) -> list[Row]:
 
 
 def close_rows(r: dict[str, Any]) -> list[Row]:
-    close = _get(r, "close", "by_n") or {}
+    close = at(r, "close", "by_n") or {}
     out: list[Row] = []
     for n, limit in ((2000, CLOSE_2K_MS), (100_000, CLOSE_100K_MS)):
         name = f"3. one round of {n:,} bidders: received ≤ {limit:,.0f} ms after closes_at"
-        rec = _get(close, str(n), "received_ms")
+        rec = at(close, str(n), "received_ms")
         if not rec or rec.get("max") is None:
             out.append((name, "not measured", None))
             continue
         out.append((name, f"median {rec['median']:,.0f} ms, worst {rec['max']:,.0f} ms "
                     f"({rec['n']} run(s))", rec["max"] <= limit))
-    s = scaling({int(n): _get(c, "received_ms", "median") for n, c in close.items()})
+    s = scaling({int(n): at(c, "received_ms", "median") for n, c in close.items()})
     name = "3. … linear or better from 1,000 to 100,000 bidders (cost per bid not growing)"
     if s["per_bid_ratio"] is None:
         out.append((name, "not measured", None))
@@ -77,7 +70,7 @@ def close_rows(r: dict[str, Any]) -> list[Row]:
 
 def timer_row(r: dict[str, Any]) -> Row:
     timer = r.get("timer") or {}
-    p99 = _get(timer, "lateness_ms", "p99")
+    p99 = at(timer, "lateness_ms", "p99")
     name = f"4. timer lateness p99 ≤ {TIMER_P99_MS:g} ms with {TIMER_OPEN:,} rounds open"
     if p99 is None:
         return (name, "not measured", None)
@@ -99,5 +92,5 @@ def rss_row(peaks: dict[str, int], full_close: bool) -> Row:
 
 
 def issue_rows(r: dict[str, Any], peaks: dict[str, int]) -> list[Row]:
-    full_close = "100000" in (_get(r, "close", "by_n") or {})
+    full_close = "100000" in (at(r, "close", "by_n") or {})
     return [*peak_rows(r), *close_rows(r), timer_row(r), rss_row(peaks, full_close)]
