@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from types import TracebackType
@@ -11,11 +10,13 @@ from typing import Any
 
 import asyncpg
 
-from shared.audit_chain import canonical_json, format_at
-from shared.db import Conn, dumps_json
+from shared import audit_append
+from shared.audit_append import AuditStream, Prepared
+from shared.db import Conn
 from shared.events import CloudEvent, new_event
 
-AuditRow = tuple[str, str, str, str, dict[str, Any], datetime | None]
+# Called with the chain's head (seq, hash) once a unit's entries are appended.
+HeadHook = Callable[[Conn, int, str], Awaitable[None]]
 
 # A read model kept from a service's own events, written in the event's transaction.
 Projection = Callable[[Conn, list[CloudEvent]], Awaitable[None]]
@@ -42,7 +43,9 @@ class UnitOfWork:
         self._pool = pool
         self._source = source
         self._events: list[CloudEvent] = []
-        self._audit: list[AuditRow] = []
+        self._audit: list[Prepared | AuditStream] = []
+        self._stamped: list[uuid.UUID] = []
+        self._head_hooks: list[HeadHook] = []
         self._conn: Conn | None = None
         self._tx: Any = None
 
@@ -56,26 +59,46 @@ class UnitOfWork:
         return list(self._events)
 
     def emit(self, type_: str, subject: object, data: dict[str, Any], *,
-             partitionkey: str | None = None) -> CloudEvent:
+             partitionkey: str | None = None, audit_head: bool = False) -> CloudEvent:
         """Collect an event; its `partitionkey` defaults to the key of trust.md section 7
-        for its type, its `sequence` is assigned when the outbox rows are written."""
+        for its type, its `sequence` is assigned when the outbox rows are written.
+
+        With `audit_head`, its `data.audit_head` is the chain's head with this unit's
+        entries, written into its outbox row at commit (`data` holds None till then)."""
+        if audit_head:
+            data = {**data, "audit_head": None}
         event = new_event(self._source, type_, subject, data, partitionkey=partitionkey)
         self._events.append(event)
+        if audit_head:
+            self._stamped.append(event.id)
         return event
 
     def audit(self, actor: str, role: str, action: str, subject: object,
               details: dict[str, Any] | None = None, *, at: datetime | None = None) -> None:
-        """Queue an audit entry (appended to the chain at commit); `at` defaults to then."""
-        self._audit.append((actor, role, action, str(subject), details or {}, at))
+        """Queue an audit entry (appended to the chain at commit); `at` defaults to then.
+        Everything but its place in the chain is prepared now, outside the chain's lock."""
+        self._audit.append(audit_append.prepare(actor, role, action, str(subject), details,
+                                                at))
+
+    def audit_stream(self, stream: AuditStream) -> None:
+        """Queue entries produced only when the chain is locked, chunk by chunk (a close's
+        bid entries): in order with the others."""
+        self._audit.append(stream)
+
+    def at_audit_head(self, hook: HeadHook) -> None:
+        """Have `hook(conn, seq, hash)` called with the chain's head once this unit's
+        entries are appended, just before commit (the chain still locked)."""
+        self._head_hooks.append(hook)
 
     async def flush_audit(self) -> tuple[int, str]:
         """Append the queued audit entries now and return the chain's head (seq, hash).
 
-        The head row stays locked until this transaction ends: call it late."""
+        The head row stays locked until this transaction ends: call it late, or leave the
+        append to the commit and take the head with `audit_head=True` / `at_audit_head`."""
         entries, self._audit = self._audit, []
         if not entries:
-            return await audit_head(self.conn)
-        return await append_audit(self.conn, entries)
+            return await audit_append.head(self.conn)
+        return await audit_append.append(self.conn, entries)
 
     async def __aenter__(self) -> UnitOfWork:
         conn: Conn = await self._pool.acquire()
@@ -120,9 +143,19 @@ class UnitOfWork:
             for projection in _PROJECTIONS.get(self._source, ()):
                 await projection(conn, self._events)
             self._events = await write_outbox(conn, self._events)
-        if self._audit:
-            # Last before commit: the chain's head row stays locked only for the commit.
-            await self.flush_audit()
+        if not (self._audit or self._stamped or self._head_hooks):
+            return
+        # Last before commit: the chain's head row stays locked only for the commit.
+        entries, self._audit = self._audit, []
+        stamped, self._stamped = self._stamped, []
+        if entries:
+            seq, head_hash = await audit_append.append(conn, entries, stamped)
+        else:
+            seq, head_hash = await audit_append.head(conn)
+            await audit_append.stamp(conn, stamped, seq, head_hash)
+        hooks, self._head_hooks = self._head_hooks, []
+        for hook in hooks:
+            await hook(conn, seq, head_hash)
 
 
 class JoinedUnit(UnitOfWork):
@@ -142,70 +175,8 @@ async def write_audit(conn: Conn, actor: str, role: str, action: str, subject: o
     """An audit entry on `conn`, for changes made outside a UnitOfWork (event consumers).
 
     It locks the chain's head row until `conn`'s transaction ends: call it last."""
-    await append_audit(conn, [(actor, role, action, str(subject), details or {}, None)])
-
-
-async def audit_head(conn: Conn) -> tuple[int, str]:
-    row = await conn.fetchrow("SELECT seq, hash FROM audit_head")
-    assert row is not None, "shared migration 0003 creates the audit head"
-    return int(row["seq"]), str(row["hash"])
-
-
-def _content_parts(actor: str, role: str, action: str, subject: str, details: Any,
-                   when: datetime) -> tuple[bytes, bytes]:
-    """An entry's canonical JSON (trust.md 6) around its `seq`: every field but `seq` is
-    known before the chain's head is locked, and in sorted key order `seq` falls between
-    `details` and `subject`, so under the lock only the number is put in and hashed."""
-    before = canonical_json({"action": action, "actor": actor, "actor_role": role,
-                             "at": format_at(when), "details": details})
-    return before[:-1] + b',"seq":', b',"subject":' + canonical_json(subject) + b"}"
-
-
-async def append_audit(conn: Conn, entries: list[AuditRow]) -> tuple[int, str]:
-    """Append `entries` to the hash chain in order (trust.md section 6); the new head.
-
-    The head row's lock serialises appends, so seq has no gaps and each hash chains from
-    the one before; it is held until `conn`'s transaction ends. Every close waits for
-    it, so all of an entry but its seq number and link is prepared before taking it."""
-    prepared = []
-    for actor, role, action, subject, details, at in entries:
-        # Exactly what the API will show: details as they come back from jsonb.
-        text = dumps_json(details) if details else "{}"
-        shown = json.loads(text) if details else {}
-        parts = None if at is None else _content_parts(actor, role, action, subject, shown, at)
-        prepared.append((actor, role, action, subject, shown, text, at, parts))
-    head = await conn.fetchrow(
-        "SELECT seq, hash, clock_timestamp() AS now FROM audit_head FOR UPDATE")
-    assert head is not None, "shared migration 0003 creates the audit head"
-    seq, previous = int(head["seq"]), str(head["hash"])
-    columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [], [])
-    sha256 = hashlib.sha256
-    for actor, role, action, subject, shown, text, at, parts in prepared:
-        seq += 1
-        when = at if at is not None else head["now"]
-        before, after = parts or _content_parts(actor, role, action, subject, shown, when)
-        content = sha256(before + str(seq).encode() + after).hexdigest()
-        previous = sha256((previous + content).encode()).hexdigest()
-        for column, value in zip(columns, (seq, when, actor, role, action, subject, text,
-                                           content, previous), strict=True):
-            column.append(value)
-    # One statement however many entries (a close appends one per bid): the rows as
-    # arrays, unnested, and the new head.
-    await conn.execute(
-        """
-        WITH appended AS (
-            INSERT INTO audit_log (seq, at, actor, actor_role, action, subject, details,
-                                   content_hash, hash)
-            SELECT x.seq, x.at, x.actor, x.actor_role, x.action, x.subject, x.details::jsonb,
-                   x.content_hash, x.hash
-              FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[],
-                          $6::text[], $7::text[], $8::text[], $9::text[])
-                   AS x (seq, at, actor, actor_role, action, subject, details, content_hash,
-                         hash)
-        )
-        UPDATE audit_head SET seq = $10, hash = $11
-        """, *columns, seq, previous)
-    return seq, previous
+    await audit_append.append(conn, [audit_append.prepare(actor, role, action, str(subject),
+                                                          details, None)])
 
 
 async def write_outbox(conn: Conn, events: list[CloudEvent]) -> list[CloudEvent]:

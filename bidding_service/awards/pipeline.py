@@ -40,14 +40,21 @@ def accept_by(r: asyncpg.Record, now: datetime, zone: str) -> datetime:
 
 
 async def publish_award(uow: UnitOfWork, r: asyncpg.Record, result: asyncpg.Record, *,
-                        rotation_period: int | None = None) -> dict[str, Any]:
+                        rotation_period: int | None = None,
+                        head_at_commit: bool = False) -> dict[str, Any]:
     """Create the award of `result` (a row of the round's ranking), publish its notice;
     returns the award as the API shows it.
 
     A price competition's award is checked for an abnormally low price against the
     valid bids of the bidders not yet awarded in the round; with
     `abnormal_price_review` such an award waits for the center (`pending_review`, no
-    acceptance window yet)."""
+    acceptance window yet).
+
+    The award, its event and its notice carry the audit head with this transaction's
+    entries. By default they are appended here and the chain stays locked to the commit;
+    `head_at_commit` (the close) leaves the append to the commit, as late as it can be,
+    and the head is written into the award, its event and its notice then (and into the
+    returned dict: read it only after the commit)."""
     conn = uow.conn
     method = Method(r["method"])
     low: bool | None = None
@@ -65,20 +72,28 @@ async def publish_award(uow: UnitOfWork, r: asyncpg.Record, result: asyncpg.Reco
     ranking, ranking_size = await repo.ranking_json(conn, r["id"], EVENT_RANKING_ENTRIES)
     award = await repo.get_award(conn, award_id)
     assert award is not None
-    # The notice carries the audit head with this transaction's entries (the close's bid
-    # entries among them); taken last, so the chain's lock is held only to the commit,
-    # and the award is not read again under it: the head is put into its view.
-    seq, head_hash = await uow.flush_audit()
-    await repo.set_award_audit_head(conn, award_id, seq, head_hash)
     shown = award_public(award)
-    shown["audit_head"] = {"seq": seq, "hash": head_hash}
-    uow.emit("award.published", award_id, {
-        **shown,
-        "pool": {"id": str(r["pool_id"]), "code": r["pool_code"], "name": r["pool_name"]},
-        # Built by the database; embedded as is (100,000 bidders never pass through Python).
-        "ranking": orjson.Fragment(ranking),
-        "ranking_size": ranking_size, "ranking_url": f"/v1/rounds/{r['id']}/ranking",
-    })
+    data = {**shown,
+            "pool": {"id": str(r["pool_id"]), "code": r["pool_code"], "name": r["pool_name"]},
+            # Built by the database; embedded as is (100,000 bidders never pass through Python).
+            "ranking": orjson.Fragment(ranking),
+            "ranking_size": ranking_size, "ranking_url": f"/v1/rounds/{r['id']}/ranking"}
+    if head_at_commit:
+        event = uow.emit("award.published", award_id, data, audit_head=True)
+
+        async def stamp(conn: asyncpg.Connection, seq: int, head_hash: str) -> None:
+            await repo.stamp_award_audit_head(conn, award_id, event.id, seq, head_hash)
+            shown["audit_head"] = {"seq": seq, "hash": head_hash}
+
+        uow.at_audit_head(stamp)
+    else:
+        # The audit head with this transaction's entries (the close's bid entries among
+        # them); taken last, so the chain's lock is held only to the commit, and the
+        # award is not read again under it: the head is put into its view.
+        seq, head_hash = await uow.flush_audit()
+        await repo.set_award_audit_head(conn, award_id, seq, head_hash)
+        shown["audit_head"] = data["audit_head"] = {"seq": seq, "hash": head_hash}
+        uow.emit("award.published", award_id, data)
     if low:
         log.info("award_abnormally_low", round_id=str(r["id"]), award_id=str(award_id),
                  pending_review=pending)

@@ -180,3 +180,19 @@ async def take_held_audit(conn: Conn, round_id: uuid.UUID) -> list[asyncpg.Recor
 async def set_award_audit_head(conn: Conn, award_id: uuid.UUID, seq: int, hash_: str) -> None:
     await conn.execute("UPDATE awards SET audit_seq = $2, audit_hash = $3 WHERE id = $1",
                        award_id, seq, hash_)
+
+
+async def stamp_award_audit_head(conn: Conn, award_id: uuid.UUID, notice_id: uuid.UUID,
+                                 seq: int, hash_: str) -> None:
+    """The audit head of the transaction that published an award, written at its commit
+    into the award and its result notice (the notice's id is the event's)."""
+    await conn.execute(
+        """
+        WITH noticed AS (
+            UPDATE notices SET body = jsonb_set(body, '{award,audit_head}',
+                                                jsonb_build_object('seq', $3::bigint,
+                                                                   'hash', $4::text))
+             WHERE id = $2 AND body ? 'award'
+        )
+        UPDATE awards SET audit_seq = $3, audit_hash = $4 WHERE id = $1
+        """, award_id, notice_id, seq, hash_)

@@ -99,7 +99,7 @@ async def close_round(uow: UnitOfWork, round_id: uuid.UUID, metrics: Metrics,
     # wait for the close on the round's key-share lock.
     first = await repo.result_at_rank(conn, round_id, 1)
     assert first is not None
-    await publish_award(uow, r, first)
+    await publish_award(uow, r, first, head_at_commit=True)
     log.info("round_awarded", round_id=str(round_id), bidders=bidders)
     return True
 

@@ -18,7 +18,7 @@ from shared.audit_chain import (
     format_at,
     link,
 )
-from shared.uow import _content_parts
+from shared.audit_append import content_parts as _content_parts
 
 
 def _entry(seq: int, previous: str, **over: object) -> dict[str, object]:
