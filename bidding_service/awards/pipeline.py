@@ -24,6 +24,7 @@ from bidding_service.eligibility import service as eligibility
 from bidding_service.methods import rotation
 from bidding_service.rounds import repository as rounds_repo
 from bidding_service.rounds.domain import Method, RoundStatus, acceptance_deadline
+from shared.db import Conn
 from shared.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -81,7 +82,7 @@ async def publish_award(uow: UnitOfWork, r: asyncpg.Record, result: asyncpg.Reco
     if head_at_commit:
         event = uow.emit("award.published", award_id, data, audit_head=True)
 
-        async def stamp(conn: asyncpg.Connection, seq: int, head_hash: str) -> None:
+        async def stamp(conn: Conn, seq: int, head_hash: str) -> None:
             await repo.stamp_award_audit_head(conn, award_id, event.id, seq, head_hash)
             shown["audit_head"] = {"seq": seq, "hash": head_hash}
 
