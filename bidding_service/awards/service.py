@@ -11,9 +11,9 @@ import structlog
 
 from bidding_service import SOURCE
 from bidding_service.awards import repository as repo
-from bidding_service.awards.commitment import commit_round
 from bidding_service.awards.domain import CANCELLABLE, AwardStatus
 from bidding_service.awards.pipeline import accept_by, decision_event, pass_on, publish_award
+from bidding_service.awards.tally import tally
 from bidding_service.awards.views import award_public
 from bidding_service.bids import amounts
 from bidding_service.bids.sealed import Sealer
@@ -73,12 +73,17 @@ async def close_round(uow: UnitOfWork, round_id: uuid.UUID, metrics: Metrics,
         return False  # extended meanwhile
     metrics.timer_lateness.labels(action="close").observe(
         (now - r["closes_at"]).total_seconds())
-    bids, bidders = await rounds_repo.bid_counts(conn, round_id)
-    # Sealed amounts are decrypted here, in memory, and ranked by the domain rule.
-    ranked = await amounts.ranking(conn, sealer, round_id, r["sme_price_deduction"])
+    # One pass over the bids: sealed amounts decrypted here, in memory, the commitment
+    # computed, the valid bidders' last bids ranked by the domain rule.
+    counted = await tally(conn, sealer, round_id)
+    bids, bidders, commitment = counted.bids, counted.bidders, counted.commitment
+    ranked = await amounts.rank(counted.candidates, r["sme_price_deduction"])
+    del counted.candidates
     valid_bidders = len(ranked)
-    committed = (await commit_round(uow, sealer, round_id,
-                                    release_audit=True)).event_fields()
+    await repo.store_commitment(conn, round_id, commitment.root, commitment.size)
+    # The bid entries join the trail now, in Merkle order, before the close's own.
+    uow.audit_stream(counted.entries)
+    committed = commitment.event_fields()
     uow.emit("round.closed", round_id, {"round_id": str(round_id), "closed_at": now.isoformat(),
                                         "bid_count": bids, "bidder_count": bidders,
                                         **committed})

@@ -30,9 +30,9 @@ async def place_bid(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID, bid
     The caller holds a key-share lock on the round row, so a close cannot evaluate
     before this transaction has committed or rolled back, and has checked the amount
     against the previous one under the invitation's row lock (`amounts.lower_own_bid`):
-    the amount is stored only sealed (trust.md 3). The audit entry (never the amount:
-    bids are sealed) is written by the same statement, held back from the trail until
-    the round closes (trust.md sections 2 and 6).
+    the amount is stored only sealed (trust.md 3). The bid carries its actor: its
+    audit entry (never the amount: bids are sealed) is derived from the row when the
+    round closes (trust.md sections 2 and 6).
     """
     submitted: datetime | None = await conn.fetchval(
         """
@@ -45,14 +45,9 @@ async def place_bid(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID, bid
                AND """ + admitted_now("$9", "$2") + """
             RETURNING last_bid_at
         ), stored AS (
-            INSERT INTO bids (id, round_id, supplier_id, amount_ct, submitted_at)
-            SELECT $3, $1, $2, $4, last_bid_at FROM accepted
+            INSERT INTO bids (id, round_id, supplier_id, amount_ct, submitted_at, actor)
+            SELECT $3, $1, $2, $4, last_bid_at, $8 FROM accepted
             RETURNING submitted_at
-        ), audited AS (
-            INSERT INTO audit_held (round_id, bid_id, at, actor, actor_role, action, subject)
-            SELECT $1, $3, submitted_at, $8, 'supplier', 'bid.submitted',
-                   '/v1/rounds/' || $1::text || '/bids/' || $3::text
-              FROM stored
         )
         SELECT submitted_at FROM stored
         """,
