@@ -193,14 +193,22 @@ async def write_outbox(conn: Conn, events: list[CloudEvent]) -> list[CloudEvent]
     for e in events:
         key = (e.source, e.partitionkey or e.subject)
         counts[key] = counts.get(key, 0) + 1
+    keys = sorted(counts)
+    # One statement for every partition (a timer transaction closing several rounds
+    # emits into several), its rows taken in sorted order.
+    advanced = await conn.fetch(
+        "INSERT INTO event_sequences AS s (source, partitionkey, last_sequence)"
+        " SELECT x.source, x.partitionkey, x.n"
+        "   FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY"
+        "        AS x (source, partitionkey, n, i) ORDER BY x.i"
+        " ON CONFLICT (source, partitionkey)"
+        " DO UPDATE SET last_sequence = s.last_sequence + EXCLUDED.last_sequence"
+        " RETURNING source, partitionkey, last_sequence",
+        [k[0] for k in keys], [k[1] for k in keys], [counts[k] for k in keys])
     next_number: dict[tuple[str, str], int] = {}
-    for key in sorted(counts):
-        last = await conn.fetchval(
-            "INSERT INTO event_sequences AS s (source, partitionkey, last_sequence)"
-            " VALUES ($1, $2, $3) ON CONFLICT (source, partitionkey)"
-            " DO UPDATE SET last_sequence = s.last_sequence + EXCLUDED.last_sequence"
-            " RETURNING last_sequence", key[0], key[1], counts[key])
-        next_number[key] = int(last) - counts[key] + 1
+    for row in advanced:
+        key = (row["source"], row["partitionkey"])
+        next_number[key] = int(row["last_sequence"]) - counts[key] + 1
     numbered: list[CloudEvent] = []
     for e in events:
         key = (e.source, e.partitionkey or e.subject)

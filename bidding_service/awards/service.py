@@ -38,21 +38,69 @@ class CloseFailed(Exception):
         self.round_id = round_id
 
 
+class BatchFailed(Exception):
+    """A transaction closing several rounds failed (all rolled back): close them one by
+    one to find the failing one (`close_due_round`); the cause is `__cause__`."""
+
+    def __init__(self, round_ids: list[uuid.UUID]) -> None:
+        super().__init__(f"the close of {len(round_ids)} rounds together failed")
+        self.round_ids = round_ids
+
+
+# Rounds closed in one transaction when many are due at once: they share its commit, its
+# one append to the audit chain and its outbox write. Only rounds of up to BATCH_INVITED
+# invited suppliers join another (a big round closes alone, delaying no small one), and
+# no more than BATCH_ROUNDS (each waits for the last of its transaction).
+BATCH_ROUNDS = 4
+BATCH_INVITED = 500
+
+
 async def close_next_due(db: asyncpg.Pool, metrics: Metrics, sealer: Sealer,
-                         ) -> uuid.UUID | None:
-    """Claim the earliest due round nobody holds and close it; the round's id, or None
-    when no round is left to close. A failed close raises `CloseFailed` (its cause
-    chained), so the timer can record it on the round."""
-    round_id: uuid.UUID | None = None
+                         ) -> list[uuid.UUID]:
+    """Claim the earliest due round nobody holds and close it, with up to BATCH_ROUNDS - 1
+    more small due rounds in the same transaction; the rounds' ids, empty when none was
+    due. A failed close raises `CloseFailed` (one round) or `BatchFailed` (several), its
+    cause chained, so the timer can find and record the failing round."""
+    claimed: list[uuid.UUID] = []
     try:
         async with UnitOfWork(db, SOURCE) as uow:
-            round_id = await timer_repository.claim_next_due(uow.conn)
-            if round_id is not None:
-                await close_round(uow, round_id, metrics, sealer)
-            return round_id
+            await close_due(uow, metrics, sealer, claimed)
+        return claimed
     except Exception as exc:
-        if round_id is None:
+        if not claimed:
             raise
+        if len(claimed) == 1:
+            raise CloseFailed(claimed[0]) from exc
+        raise BatchFailed(claimed) from exc
+
+
+async def close_due(uow: UnitOfWork, metrics: Metrics, sealer: Sealer,
+                    claimed: list[uuid.UUID]) -> None:
+    """`close_next_due` in `uow`: each round claimed is added to `claimed` before its
+    close starts."""
+    due = await timer_repository.claim_next_due(uow.conn)
+    invited = 0
+    while due is not None:
+        claimed.append(due[0])
+        invited += due[1]
+        await close_round(uow, due[0], metrics, sealer)
+        if len(claimed) >= BATCH_ROUNDS or invited >= BATCH_INVITED:
+            return
+        due = await timer_repository.claim_next_due(
+            uow.conn, max_invited=BATCH_INVITED - invited, skip=claimed)
+
+
+async def close_due_round(db: asyncpg.Pool, round_id: uuid.UUID, metrics: Metrics,
+                          sealer: Sealer) -> bool:
+    """Close this round alone if it is due and nobody holds it (after `BatchFailed`);
+    False when it was not to be closed. A failed close raises `CloseFailed`."""
+    try:
+        async with UnitOfWork(db, SOURCE) as uow:
+            if not await timer_repository.claim_due_round(uow.conn, round_id):
+                return False
+            await close_round(uow, round_id, metrics, sealer)
+            return True
+    except Exception as exc:
         raise CloseFailed(round_id) from exc
 
 

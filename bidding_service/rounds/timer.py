@@ -11,7 +11,10 @@ takes the row lock and re-checks, so each round is closed exactly once.
 Closes run on up to `CLOSERS` workers per process, each claiming the earliest due
 round nobody holds in the due query itself (`close_next_due`) and going on to the next
 as soon as its close commits: no tick waits for the slowest close of a batch, and two
-processes never start on the same round.
+processes never start on the same round. When many small rounds are due at once, a
+worker closes a few of them in one transaction (one commit, one append to the audit
+chain, whose lock every close takes); if that transaction fails, it closes them again
+one by one, so only the failing round is recorded and backed off.
 
 Every round and award is handled on its own: one whose close fails (a statement
 timeout, an oversized event) is recorded on its row with a short error code and
@@ -152,22 +155,39 @@ class RoundTimer:
         task.add_done_callback(done)
 
     async def _closer(self) -> None:
-        """Close due rounds one after the other until none is left."""
+        """Close due rounds one transaction after the other until none is left."""
         while True:
             try:
-                if await service.close_next_due(self._db, self._metrics, self._sealer) is None:
+                if not await service.close_next_due(self._db, self._metrics, self._sealer):
                     return
             except asyncio.CancelledError:
                 raise
+            except service.BatchFailed as failed:
+                # Rolled back together: one by one, so only the failing round backs off.
+                for round_id in failed.round_ids:
+                    if not await self._close_alone(round_id):
+                        return
             except service.CloseFailed as failed:
-                cause = failed.__cause__ if failed.__cause__ is not None else failed
-                if not await self._record_failure("close", failed.round_id,
-                                                  failure_code(cause)):
+                if not await self._close_failed(failed):
                     return  # not backed off: the next tick tries again
             except Exception as exc:  # no round claimed: the database itself is failing
                 log.warning("round_timer_error", error=type(exc).__name__,
                             detail=str(exc)[:200])
                 return  # the next tick starts again
+
+    async def _close_alone(self, round_id: uuid.UUID) -> bool:
+        """Close one round of a failed batch; False when even recording a failure failed."""
+        try:
+            await service.close_due_round(self._db, round_id, self._metrics, self._sealer)
+            return True
+        except asyncio.CancelledError:
+            raise
+        except service.CloseFailed as failed:
+            return await self._close_failed(failed)
+
+    async def _close_failed(self, failed: service.CloseFailed) -> bool:
+        cause = failed.__cause__ if failed.__cause__ is not None else failed
+        return await self._record_failure("close", failed.round_id, failure_code(cause))
 
     async def _expire(self, award_id: uuid.UUID) -> None:
         await service.expire_award(self._db, award_id, self._metrics)

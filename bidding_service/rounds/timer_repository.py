@@ -45,9 +45,13 @@ async def rounds_due(conn: Conn, limit: int) -> list[uuid.UUID]:
     return [r["id"] for r in rows]
 
 
-async def claim_next_due(conn: Conn) -> uuid.UUID | None:
+async def claim_next_due(conn: Conn, *, max_invited: int | None = None,
+                         skip: list[uuid.UUID] | None = None,
+                         ) -> tuple[uuid.UUID, int] | None:
     """Claim the earliest due round no other process holds, for closing in `conn`'s
-    transaction; None when there is none left.
+    transaction: its id and number of invited suppliers; None when there is none left
+    (with `max_invited`: none that small; never one of `skip`, the rounds this
+    transaction closed already).
 
     The due query itself takes the claim, so processes closing at the same moment never
     try the same round: each takes the next one nobody holds, and no list goes stale
@@ -55,12 +59,22 @@ async def claim_next_due(conn: Conn) -> uuid.UUID | None:
     closed by another timer is skipped; bids' key-share locks do not conflict with it,
     so a storm of (late) bids cannot make the close skip the round forever. The close
     then upgrades to `FOR UPDATE`, waiting for those bids."""
-    round_id: uuid.UUID | None = await conn.fetchval(
-        "SELECT id FROM rounds WHERE status IN ('scheduled', 'open')"
+    row = await conn.fetchrow(
+        "SELECT id, invited_count FROM rounds WHERE status IN ('scheduled', 'open')"
         " AND closes_at <= clock_timestamp()"
         " AND (next_close_attempt_at IS NULL OR next_close_attempt_at <= clock_timestamp())"
-        " ORDER BY closes_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED")
-    return round_id
+        " AND ($1::integer IS NULL OR invited_count <= $1)"
+        " AND ($2::uuid[] IS NULL OR id <> ALL($2))"
+        " ORDER BY closes_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED", max_invited, skip)
+    return None if row is None else (row["id"], int(row["invited_count"]))
+
+
+async def claim_due_round(conn: Conn, round_id: uuid.UUID) -> bool:
+    """Claim this round for closing if it is due and no other process holds it."""
+    found = await conn.fetchval(
+        "SELECT true FROM rounds WHERE id = $1 AND status IN ('scheduled', 'open')"
+        " AND closes_at <= clock_timestamp() FOR NO KEY UPDATE SKIP LOCKED", round_id)
+    return found is not None
 
 
 async def awards_expired(conn: Conn, limit: int) -> list[uuid.UUID]:
