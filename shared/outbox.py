@@ -170,19 +170,24 @@ class OutboxRelay:
                 singles.append([row])
             else:
                 groups.setdefault(row["partitionkey"], []).append(row)
-        owned: list[list[asyncpg.Record]] = []
-        for key, part in groups.items():
-            if not await conn.fetchval(
-                    "SELECT pg_try_advisory_xact_lock(hashtext($1), hashtext($2))",
-                    f"outbox:{self._schema}", key):
-                continue
-            # Holding the lock, look again (a fresh snapshot): an earlier row that
-            # another relay held a moment ago may have failed and be backing off now.
-            if await conn.fetchval(
-                    "SELECT EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL"
-                    " AND partitionkey = $1 AND seq < $2)", key, part[0]["seq"]):
-                continue
-            owned.append(part)
+        if not groups:
+            return singles
+        keys = list(groups)
+        # Every partition's lock in one statement, and then, holding them, one more look
+        # (a fresh snapshot) for an earlier row that another relay held a moment ago and
+        # that may have failed and be backing off now: two round trips per batch, not two
+        # per partition (a peak of closes makes a batch of a hundred partitions).
+        locked = await conn.fetch(
+            "SELECT k FROM unnest($2::text[]) AS k"
+            " WHERE pg_try_advisory_xact_lock(hashtext($1), hashtext(k))",
+            f"outbox:{self._schema}", keys)
+        held = [r["k"] for r in locked]
+        behind = {r["k"] for r in await conn.fetch(
+            "SELECT x.k FROM unnest($1::text[], $2::bigint[]) AS x (k, first)"
+            " WHERE EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL"
+            "               AND partitionkey = x.k AND seq < x.first)",
+            held, [groups[k][0]["seq"] for k in held])}
+        owned = [groups[k] for k in held if k not in behind]
         return owned + singles
 
     async def _publish_partition(self, exchange: AbstractExchange,
