@@ -49,7 +49,7 @@ BATCH = 50
 CLOSERS = 8
 # Award expiries and budget timeouts one process runs at once.
 CONCURRENCY = 4
-# Shortest sleep between ticks that found nothing left to do.
+# Sleep between ticks while something past due is handled elsewhere or backs off.
 MIN_SLEEP = 0.05
 
 _SQLSTATE = re.compile(r"^[0-9A-Z]{5}$")
@@ -128,9 +128,14 @@ class RoundTimer:
             due = reply_by
         if due is None:
             return self._max_sleep
-        # Something past due is being handled (here or by another process) or backs off:
-        # look again shortly rather than spin on it.
-        return max(MIN_SLEEP, min(self._max_sleep, (due - now).total_seconds()))
+        wait = (due - now).total_seconds()
+        if wait <= 0:
+            # Something past due is being handled (here or by another process) or backs
+            # off: look again shortly rather than spin on it.
+            return MIN_SLEEP
+        # A deadline ahead: wake exactly then (a floor here would make every close that
+        # comes due within it late by up to the floor).
+        return min(self._max_sleep, wait)
 
     async def settle(self) -> None:
         """Wait for the closes and expiries started so far (tests, shutdown)."""
