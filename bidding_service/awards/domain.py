@@ -70,15 +70,24 @@ def evaluate(candidates: list[Candidate], sme_deduction: Decimal) -> list[Ranked
 
     Comparison uses the exact evaluated price; the published figure is rounded to cents.
     """
-    def key(c: Candidate) -> tuple[Decimal, int, datetime, str]:
+    def key(c: Candidate) -> tuple[Decimal, int, datetime, uuid.UUID]:
+        # The last tie-break is the supplier id's text; a UUID orders as its text does
+        # (fixed-width lowercase hex), without making 100,000 strings at a close.
         return (evaluated_price(c.amount, c.size, sme_deduction),
                 0 if c.kind == SupplierKind.SOCIAL_ORGANIZATION else 1,
-                c.final_bid_at, str(c.supplier_id))
+                c.final_bid_at, c.supplier_id)
 
-    # Each key once (100,000 bidders at a close): the exact evaluated price is its head.
-    ordered = sorted(((key(c), c) for c in candidates), key=lambda kc: kc[0])
-    return [Ranked(i, c, k[0].quantize(CENT, rounding=ROUND_HALF_UP))
-            for i, (k, c) in enumerate(ordered, start=1)]
+    ordered = sorted(candidates, key=key)
+    return [Ranked(i, c, _cents(evaluated_price(c.amount, c.size, sme_deduction)))
+            for i, c in enumerate(ordered, start=1)]
+
+
+def _cents(price: Decimal) -> Decimal:
+    """The published figure: rounded to cents. An amount in cents already (every
+    amount the close decrypts) is its own rounding, kept rather than copied."""
+    if price.same_quantum(CENT):
+        return price
+    return price.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def abnormally_low(price: Decimal, others: int, others_mean: Decimal | None,

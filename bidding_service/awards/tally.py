@@ -23,6 +23,7 @@ import orjson
 
 from bidding_service.awards.commitment import INLINE_MAX, Commitment
 from bidding_service.awards.domain import Candidate
+from bidding_service.bids.amounts import bulk
 from bidding_service.bids.receipts import bid_leaves
 from bidding_service.bids.sealed import SealedDataError, Sealer, bid_ad
 from shared.audit_append import Prepared, prepare
@@ -122,6 +123,7 @@ async def tally(conn: Conn, sealer: Sealer, round_id: uuid.UUID) -> Tally:
     prepared: list[Prepared] = []
     text = str(round_id)
     held = False
+    words: dict[str, str] = {}
 
     def fold(rows: Sequence[asyncpg.Record], keep_entries: bool) -> None:
         opened = iter(sealer.open_amounts(
@@ -135,7 +137,10 @@ async def tally(conn: Conn, sealer: Sealer, round_id: uuid.UUID) -> Tally:
             if b[_COUNTS]:
                 if b[_CT] is None or b[_LAST_CT] != b[_CT]:
                     raise SealedDataError("a bidder's last bid without its sealed amount")
-                candidates.append(Candidate(b[_SUPPLIER], "", "", b[_KIND], b[_SIZE], amount,
+                # One string object per kind and size, not one per bidder.
+                kind = words.setdefault(b[_KIND], b[_KIND])
+                size = words.setdefault(b[_SIZE], b[_SIZE])
+                candidates.append(Candidate(b[_SUPPLIER], "", "", kind, size, amount,
                                             b[_LAST_AT]))
             if keep_entries and b[_ACTOR] is not None:
                 prepared.append(bid_entry(text, b[_ID], b[_AT], b[_ACTOR]))
@@ -146,7 +151,8 @@ async def tally(conn: Conn, sealer: Sealer, round_id: uuid.UUID) -> Tally:
         held = held or bool(rows[0][_HELD])
         small = count == 0 and len(rows) < CHUNK
         if len(rows) > INLINE_MAX:
-            await asyncio.to_thread(fold, rows, small)
+            with bulk():
+                await asyncio.to_thread(fold, rows, small)
         else:
             fold(rows, small)
         count += len(rows)

@@ -141,7 +141,7 @@ def _open_candidates(sealer: Sealer, round_id: uuid.UUID, rows: list[asyncpg.Rec
 
 
 @contextmanager
-def _bulk() -> Iterator[None]:
+def bulk() -> Iterator[None]:
     """No cyclic garbage collection while 100,000 acyclic rows are built: the collector
     would rescan them over and over (it doubled the close's time); refcounting frees
     them as usual."""
@@ -154,27 +154,13 @@ def _bulk() -> Iterator[None]:
             gc.enable()
 
 
-async def ranking(conn: Conn, sealer: Sealer, round_id: uuid.UUID, sme_deduction: Decimal,
-                  ) -> list[Ranked]:
-    """The close's ranking: the valid bidders' sealed last amounts decrypted in memory and
-    ranked by the domain rule (`domain.evaluate`), in a worker thread: a second of CPU
-    for 100,000 bidders that would otherwise stall every other request of the process."""
-    rows = await _candidate_rows(conn, round_id)
-
-    def work() -> list[Ranked]:
-        return evaluate(_open_candidates(sealer, round_id, rows, False), sme_deduction)
-
-    with _bulk():
-        return await asyncio.to_thread(work)
-
-
 async def rank(candidates: list[Candidate], sme_deduction: Decimal) -> list[Ranked]:
     """`domain.evaluate` of the close's candidates (decrypted by its one pass over the
     bids), in a worker thread when there are many: a second of CPU for 100,000 bidders
     that would otherwise stall every other request of the process."""
     if len(candidates) <= RANK_INLINE_MAX:
         return evaluate(candidates, sme_deduction)
-    with _bulk():
+    with bulk():
         return await asyncio.to_thread(evaluate, candidates, sme_deduction)
 
 
@@ -182,25 +168,34 @@ async def rank(candidates: list[Candidate], sme_deduction: Decimal) -> list[Rank
 RANK_INLINE_MAX = 500
 
 
+# Ranking rows written per INSERT: the arrays of one statement stay small however big
+# the round.
+RANKING_CHUNK = 10_000
+
+
 async def store_ranking(conn: Conn, round_id: uuid.UUID, ranked: list[Ranked]) -> int:
     """Write the ranking (clear amounts: the close publishes it in this transaction).
 
-    One INSERT of (rank, supplier, cents) arrays, unnested and joined to the invitations
+    INSERTs of (rank, supplier, cents) arrays, unnested and joined to the invitations
     for the bidders' names, codes and final bid times: no temporary table (creating one
     per close costs catalog writes, and many closes at once contend on them)."""
-    with _bulk():
-        ranks = [x.rank for x in ranked]
-        suppliers = [x.candidate.supplier_id for x in ranked]
-        cents = [int(x.candidate.amount * 100) for x in ranked]
-        evaluated = [int(x.evaluated_amount * 100) for x in ranked]
-    result: str = await conn.execute(
-        """
-        INSERT INTO round_results (round_id, rank, supplier_id, name, credit_code, kind, size,
-                                   amount, evaluated_amount, final_bid_at)
-        SELECT $1, x.rank, x.supplier_id, i.name, i.credit_code, i.kind, i.size,
-               x.amount / 100.0, x.evaluated / 100.0, i.last_bid_at
-          FROM unnest($2::integer[], $3::uuid[], $4::bigint[], $5::bigint[])
-               AS x (rank, supplier_id, amount, evaluated)
-          JOIN invitations i ON i.round_id = $1 AND i.supplier_id = x.supplier_id
-        """, round_id, ranks, suppliers, cents, evaluated)
-    return int(result.split()[-1])
+    stored = 0
+    for start in range(0, len(ranked), RANKING_CHUNK):
+        with bulk():
+            part = ranked[start:start + RANKING_CHUNK]
+            ranks = [x.rank for x in part]
+            suppliers = [x.candidate.supplier_id for x in part]
+            cents = [int(x.candidate.amount * 100) for x in part]
+            evaluated = [int(x.evaluated_amount * 100) for x in part]
+        result: str = await conn.execute(
+            """
+            INSERT INTO round_results (round_id, rank, supplier_id, name, credit_code, kind,
+                                       size, amount, evaluated_amount, final_bid_at)
+            SELECT $1, x.rank, x.supplier_id, i.name, i.credit_code, i.kind, i.size,
+                   x.amount / 100.0, x.evaluated / 100.0, i.last_bid_at
+              FROM unnest($2::integer[], $3::uuid[], $4::bigint[], $5::bigint[])
+                   AS x (rank, supplier_id, amount, evaluated)
+              JOIN invitations i ON i.round_id = $1 AND i.supplier_id = x.supplier_id
+            """, round_id, ranks, suppliers, cents, evaluated)
+        stored += int(result.split()[-1])
+    return stored

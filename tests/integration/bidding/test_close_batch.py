@@ -24,9 +24,13 @@ from tests.integration.bidding.helpers import bid, launch
 
 Auth = Callable[..., dict[str, str]]
 
-# Before any round of the other tests: the claims take these first.
-LONG_AGO = "UPDATE rounds SET opens_at = '2000-01-01T00:00:00Z', " \
-    "closes_at = '2000-01-01T00:00:01Z' WHERE id = ANY($1::uuid[])"
+# Before any round of the other tests, a second apart in the order given: the claims
+# take these first, in that order.
+LONG_AGO = """
+    UPDATE rounds r SET opens_at = '2000-01-01T00:00:00Z',
+           closes_at = '2000-01-01T00:00:00Z'::timestamptz + make_interval(secs => x.i)
+      FROM unnest($1::uuid[]) WITH ORDINALITY AS x (id, i) WHERE r.id = x.id
+"""
 
 
 def center(auth: Auth) -> dict[str, str]:

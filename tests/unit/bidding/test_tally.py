@@ -24,3 +24,10 @@ def test_a_bid_entry_is_the_generic_entry_byte_for_byte(actor: str, at: datetime
     fast = bid_entry(str(round_id), bid_id, at, actor)
     generic = prepare(actor, "supplier", "bid.submitted", subject, None, at)
     assert fast == generic
+
+
+@given(st.lists(st.uuids(), min_size=2, max_size=50))
+def test_uuids_order_as_their_text_the_rankings_last_tie_break(ids: list[uuid.UUID]) -> None:
+    """`domain.evaluate` breaks the last tie by the supplier id's text (the contract) by
+    comparing the UUIDs themselves: the same order."""
+    assert sorted(ids) == sorted(ids, key=str)

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared.audit_append import content_parts as _content_parts
 from shared.audit_chain import (
     GENESIS,
     canonical_json,
@@ -18,7 +19,6 @@ from shared.audit_chain import (
     format_at,
     link,
 )
-from shared.audit_append import content_parts as _content_parts
 
 
 def _entry(seq: int, previous: str, **over: object) -> dict[str, object]:
