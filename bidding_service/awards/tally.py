@@ -35,13 +35,15 @@ CHUNK = 5000
 
 # Every bid answered 201, in Merkle order (by `submitted_at`, then by id as text, which
 # is the order of the uuid's bytes), with its invitation: `counts` marks the last bid of
-# a supplier still invited, the one ranked. `held` (the same in every row): whether
-# entries written before bids carried their actor wait in `audit_held`.
+# a supplier still invited, the one ranked. The same in every row (computed once):
+# `held`, whether entries written before bids carried their actor wait in `audit_held`,
+# and `bidders`, how many suppliers bid.
 CLOSE_BIDS = """
     SELECT b.id, b.supplier_id, b.amount_ct, b.legacy_amount, b.submitted_at, b.actor,
            i.kind, i.size, i.last_bid_at, i.last_amount_ct,
            coalesce(i.status = 'invited' AND i.last_bid_id = b.id, false) AS counts,
-           (SELECT EXISTS (SELECT 1 FROM audit_held h WHERE h.round_id = $1)) AS held
+           (SELECT EXISTS (SELECT 1 FROM audit_held h WHERE h.round_id = $1)) AS held,
+           (SELECT count(DISTINCT d.supplier_id) FROM bids d WHERE d.round_id = $1) AS bidders
       FROM bids b
       LEFT JOIN invitations i ON i.round_id = b.round_id AND i.supplier_id = b.supplier_id
      WHERE b.round_id = $1
@@ -53,7 +55,7 @@ ENTRY_BIDS = """
      ORDER BY submitted_at, id
 """
 _ID, _SUPPLIER, _CT, _LEGACY, _AT, _ACTOR, _KIND, _SIZE, _LAST_AT, _LAST_CT, _COUNTS, \
-    _HELD = range(12)
+    _HELD, _BIDDERS = range(13)
 
 
 def bid_entry(round_text: str, bid_id: uuid.UUID, at: datetime, actor: str) -> Prepared:
@@ -119,7 +121,6 @@ async def tally(conn: Conn, sealer: Sealer, round_id: uuid.UUID) -> Tally:
     """The one pass (`conn` in the close's transaction)."""
     builder = RootBuilder()
     candidates: list[Candidate] = []
-    suppliers: set[uuid.UUID] = set()
     prepared: list[Prepared] = []
     text = str(round_id)
     held = False
@@ -133,7 +134,6 @@ async def tally(conn: Conn, sealer: Sealer, round_id: uuid.UUID) -> Tally:
         builder.extend(bid_leaves(round_id, ((b[_ID], b[_SUPPLIER], a, b[_AT])
                                              for b, a in zip(rows, amounts, strict=True))))
         for b, amount in zip(rows, amounts, strict=True):
-            suppliers.add(b[_SUPPLIER])
             if b[_COUNTS]:
                 if b[_CT] is None or b[_LAST_CT] != b[_CT]:
                     raise SealedDataError("a bidder's last bid without its sealed amount")
@@ -146,9 +146,9 @@ async def tally(conn: Conn, sealer: Sealer, round_id: uuid.UUID) -> Tally:
                 prepared.append(bid_entry(text, b[_ID], b[_AT], b[_ACTOR]))
 
     cursor = await conn.cursor(CLOSE_BIDS, round_id)
-    count = 0
+    count = bidders = 0
     while rows := await cursor.fetch(CHUNK):
-        held = held or bool(rows[0][_HELD])
+        held, bidders = held or bool(rows[0][_HELD]), int(rows[0][_BIDDERS])
         small = count == 0 and len(rows) < CHUNK
         if len(rows) > INLINE_MAX:
             with bulk():
@@ -163,8 +163,8 @@ async def tally(conn: Conn, sealer: Sealer, round_id: uuid.UUID) -> Tally:
         entries.held = await conn.fetch(
             "DELETE FROM audit_held WHERE round_id = $1"
             " RETURNING bid_id, at, actor, actor_role, action, subject, details", round_id)
-    return Tally(Commitment(builder.root().hex(), builder.size), candidates, count,
-                 len(suppliers), entries)
+    return Tally(Commitment(builder.root().hex(), builder.size), candidates, count, bidders,
+                 entries)
 
 
 def _legacy(b: asyncpg.Record) -> Decimal:
