@@ -9,7 +9,9 @@ Order and failures (docs/reliability.md, "Outbox relay"):
   only when no earlier unsent row of its partition is backing off, the rows of one
   partition are published one after the other (each confirmed before the next), and the
   first failure ends that partition's turn. A per-partition advisory lock keeps two
-  relays from publishing the same partition at once.
+  relays (or two drainers of one relay: each process runs a few, so rows committed while
+  one waits for its batch's confirms go out at once) from publishing the same partition
+  at once.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ log = structlog.get_logger(__name__)
 
 # Backoff of a failing row: 0.5 s, 1 s, 2 s, ... at most this long.
 MAX_ROW_BACKOFF_SECONDS = 60.0
+# Batches one relay publishes at once (each on its own database connection).
+DRAINERS = 3
 
 CLAIM = """
 SELECT o.seq, o.event_id, o.type, o.envelope::text AS body, o.created_at, o.partitionkey,
@@ -65,7 +69,7 @@ class OutboxRelay:
 
     def __init__(self, pool: asyncpg.Pool, dsn: str, schema: str, broker: Broker,
                  metrics: Metrics, *, batch_size: int = 200, poll_seconds: float = 1.0,
-                 ) -> None:
+                 drainers: int = DRAINERS) -> None:
         self._pool = pool
         self._dsn = dsn
         self._schema = schema
@@ -73,51 +77,67 @@ class OutboxRelay:
         self._metrics = metrics
         self._batch = batch_size
         self._poll = poll_seconds
-        self._wake = asyncio.Event()
+        self._wakes = [asyncio.Event() for _ in range(max(1, drainers))]
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
+        self._opening = asyncio.Lock()
+
+    def _wake_all(self) -> None:
+        for wake in self._wakes:
+            wake.set()
 
     async def run(self) -> None:
         # NOTIFY at commit wakes the relay at once instead of at the next poll.
         listener = asyncio.create_task(
-            listen_forever(self._dsn, f"outbox_{self._schema}", self._wake.set),
+            listen_forever(self._dsn, f"outbox_{self._schema}", self._wake_all),
             name="outbox-listen")
-        backoff = 0.2
+        drainers = [asyncio.create_task(self._drain_forever(wake), name="outbox-drain")
+                    for wake in self._wakes]
         try:
-            await self._broker.wait_ready()
-            while True:
-                try:
-                    sent = await self.drain_once()
-                    backoff = 0.2
-                    if sent >= self._batch:
-                        continue
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.warning("outbox_relay_error", error=type(exc).__name__,
-                                detail=str(exc)[:200])
-                    await self._drop_channel()
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
-                    continue
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    # Also the pace at which backed-off rows come due again.
-                    await asyncio.wait_for(self._wake.wait(), self._poll)
+            await asyncio.gather(*drainers)
         finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            for task in (listener, *drainers):
+                task.cancel()
+            await asyncio.gather(listener, *drainers, return_exceptions=True)
             await self._drop_channel()
 
+    async def _drain_forever(self, wake: asyncio.Event) -> None:
+        """One drainer: batches while there are rows, then sleep until NOTIFY or the poll.
+
+        Several run at once (each claims with SKIP LOCKED and publishes only partitions
+        whose advisory lock it holds), so rows committed while one drainer waits for
+        its batch's confirms are taken by another at once instead of after that batch."""
+        backoff = 0.2
+        await self._broker.wait_ready()
+        while True:
+            try:
+                sent = await self.drain_once()
+                backoff = 0.2
+                if sent >= self._batch:
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox_relay_error", error=type(exc).__name__,
+                            detail=str(exc)[:200])
+                await self._drop_channel()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                # Also the pace at which backed-off rows come due again.
+                await asyncio.wait_for(wake.wait(), self._poll)
+
     async def _exchange_for_publish(self) -> AbstractExchange:
-        if self._exchange is None or self._channel is None or self._channel.is_closed:
-            conn = await self._broker.wait_ready()
-            self._channel = await conn.channel(publisher_confirms=True,
-                                               on_return_raises=False)
-            self._exchange = await declare_events_exchange(self._channel,
-                                                           self._broker.exchange_name)
-        return self._exchange
+        async with self._opening:  # the drainers share one channel: open it once
+            if self._exchange is None or self._channel is None or self._channel.is_closed:
+                conn = await self._broker.wait_ready()
+                self._channel = await conn.channel(publisher_confirms=True,
+                                                   on_return_raises=False)
+                self._exchange = await declare_events_exchange(self._channel,
+                                                               self._broker.exchange_name)
+            return self._exchange
 
     async def _drop_channel(self) -> None:
         channel, self._channel, self._exchange = self._channel, None, None

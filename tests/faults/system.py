@@ -4,6 +4,7 @@ processes on one database and broker — with the means to break it and to check
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import subprocess
 import uuid
@@ -34,8 +35,12 @@ class System:
                 "TIMER_MAX_SLEEP_SECONDS": "0.2", "BID_RATE_PER_SECOND": "1000",
                 "BID_RATE_BURST": "1000", "SUSPENSION_SWEEP_SECONDS": "0.5"}
         self.finance_queue = f"{env['FINANCE_QUEUE']}.{tag}"
+        # Its own exchange: events of the run's other services (a test app still closing
+        # a round) never reach this system's queues.
+        self.exchange = f"{env['EVENTS_EXCHANGE']}.{tag}"
         # Both services know every queue of the system (each declares all of them).
-        base.update({"AWARDS_QUEUE": f"{env['AWARDS_QUEUE']}.{tag}",
+        base.update({"EVENTS_EXCHANGE": self.exchange,
+                     "AWARDS_QUEUE": f"{env['AWARDS_QUEUE']}.{tag}",
                      "POOL_EVENTS_QUEUE": f"{env['POOL_EVENTS_QUEUE']}.{tag}",
                      "FINANCE_QUEUE": self.finance_queue,
                      "FINANCE_BUDGET_QUEUE": f"{env['FINANCE_BUDGET_QUEUE']}.{tag}",
@@ -47,7 +52,6 @@ class System:
         self.secret = env["JWT_SECRET"]
         self.dsn = env["DATABASE_URL"]
         self.amqp_url = env["AMQP_URL"]
-        self.exchange = env["EVENTS_EXCHANGE"]
         self.pools: list[ServiceProcess] = []
         self.biddings: list[ServiceProcess] = []
         self.http: aiohttp.ClientSession | None = None
@@ -74,6 +78,12 @@ class System:
                  if p.proc is not None and p.proc.poll() is None]
         if self.http is not None:
             await self.http.close()
+        with contextlib.suppress(Exception):  # the broker may be the fault under test
+            conn = await aio_pika.connect(self.amqp_url)
+            try:
+                await (await conn.channel()).exchange_delete(self.exchange)
+            finally:
+                await conn.close()
         return codes
 
     async def restart(self, proc: ServiceProcess) -> ServiceProcess:

@@ -141,3 +141,6 @@ async def test_a_failing_batch_commits_nothing_and_one_by_one_isolates_the_round
     finally:
         await db.execute(f"DROP TRIGGER fail_batch_for_test ON {schema}.rounds;"
                          f" DROP FUNCTION {schema}.fail_batch_for_test();")
+    # The cause gone, the round closes (and is not left for the app's timer to close
+    # during later tests).
+    assert await service.close_due_round(db, bad, app[METRICS], app[SEALER])
