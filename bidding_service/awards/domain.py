@@ -65,21 +65,40 @@ def evaluated_price(amount: Decimal, size: str, sme_deduction: Decimal) -> Decim
 def evaluate(candidates: list[Candidate], sme_deduction: Decimal) -> list[Ranked]:
     """Rank by evaluated price; ties go to social organizations, then the earlier final bid.
 
-    The one copy of the ranking rule: the close ranks with it (`bids.amounts.ranking`) and
+    The one copy of the ranking rule: the close ranks with it (`bids.amounts.rank`) and
     the database only stores the result (`round_results`); no SQL ranks bids.
 
     Comparison uses the exact evaluated price; the published figure is rounded to cents.
     """
-    def key(c: Candidate) -> tuple[Decimal, int, datetime, uuid.UUID]:
-        # The last tie-break is the supplier id's text; a UUID orders as its text does
-        # (fixed-width lowercase hex), without making 100,000 strings at a close.
-        return (evaluated_price(c.amount, c.size, sme_deduction),
-                0 if c.kind == SupplierKind.SOCIAL_ORGANIZATION else 1,
-                c.final_bid_at, c.supplier_id)
-
-    ordered = sorted(candidates, key=key)
+    # Sorted by each key in turn, the last first: a stable sort makes that the order of
+    # the whole key (price, social organizations first, earlier final bid, supplier id as
+    # text; a UUID orders as its text does), without a key tuple per bidder (8 MB at a
+    # 100,000-bidder close), each pass keyed by objects the candidates already hold.
+    ordered = sorted(candidates, key=_supplier)
+    ordered.sort(key=_final_bid_at)
+    ordered.sort(key=_social_last)
+    if sme_deduction > 0:
+        ordered.sort(key=lambda c: evaluated_price(c.amount, c.size, sme_deduction))
+    else:
+        ordered.sort(key=_amount)
     return [Ranked(i, c, _cents(evaluated_price(c.amount, c.size, sme_deduction)))
             for i, c in enumerate(ordered, start=1)]
+
+
+def _supplier(c: Candidate) -> uuid.UUID:
+    return c.supplier_id
+
+
+def _final_bid_at(c: Candidate) -> datetime:
+    return c.final_bid_at
+
+
+def _social_last(c: Candidate) -> int:
+    return 0 if c.kind == SupplierKind.SOCIAL_ORGANIZATION else 1
+
+
+def _amount(c: Candidate) -> Decimal:
+    return c.amount
 
 
 def _cents(price: Decimal) -> Decimal:

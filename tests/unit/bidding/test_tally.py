@@ -1,14 +1,17 @@
-"""The close's bid audit entries are written out by hand (`tally.bid_entry`): they must
-be the very bytes the generic preparation gives, whatever the actor and time."""
+"""The close's pieces written for speed and memory must give what the plain versions
+give: the bid audit entries written out by hand (`tally.bid_entry`) the very bytes of
+the generic preparation, the ranking's passes the order of the rule's whole key."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bidding_service.awards.domain import Candidate, evaluate, evaluated_price
 from bidding_service.awards.tally import bid_entry
 from shared.audit_append import prepare
 
@@ -31,3 +34,32 @@ def test_uuids_order_as_their_text_the_rankings_last_tie_break(ids: list[uuid.UU
     """`domain.evaluate` breaks the last tie by the supplier id's text (the contract) by
     comparing the UUIDs themselves: the same order."""
     assert sorted(ids) == sorted(ids, key=str)
+
+
+_KINDS = st.sampled_from(["enterprise", "social_organization"])
+_SIZES = st.sampled_from(["large", "medium", "small", "micro"])
+_CANDIDATES = st.lists(st.builds(
+    Candidate, st.uuids(), st.just(""), st.just(""), _KINDS, _SIZES,
+    st.integers(1, 40).map(lambda c: Decimal(c * 250).scaleb(-2)),
+    st.integers(0, 3).map(lambda s: datetime(2026, 12, 1, tzinfo=UTC) + timedelta(seconds=s))),
+    max_size=40, unique_by=lambda c: c.supplier_id)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_CANDIDATES, st.sampled_from([Decimal(0), Decimal("0.10"), Decimal("0.06")]))
+def test_the_ranking_passes_give_the_order_of_the_whole_key(
+        candidates: list[Candidate], deduction: Decimal) -> None:
+    """`evaluate` sorts by one key at a time (no tuple per bidder): the order of the rule's
+    whole key, ties included (few prices and times, so many ties)."""
+    def whole(c: Candidate) -> tuple[Decimal, int, datetime, str]:
+        return (evaluated_price(c.amount, c.size, deduction),
+                0 if c.kind == "social_organization" else 1, c.final_bid_at,
+                str(c.supplier_id))
+
+    ranked = evaluate(candidates, deduction)
+    assert [r.candidate for r in ranked] == sorted(candidates, key=whole)
+    assert [r.rank for r in ranked] == list(range(1, len(candidates) + 1))
+    assert all(r.evaluated_amount == evaluated_price(r.candidate.amount, r.candidate.size,
+                                                     deduction).quantize(Decimal("0.01"),
+                                                                         ROUND_HALF_UP)
+               for r in ranked)
