@@ -56,12 +56,21 @@ async def test_decline_and_expiry_reach_the_pool_service_as_refusals(system: Sys
         return (await member(suppliers[0]["id"]))["refusals"] == 1 and \
             (await member(suppliers[1]["id"]))["refusals"] == 1
 
+    async def third_history() -> list[str]:
+        _, history = await system.call(
+            "GET",
+            f"{system.pool_url()}/v1/pools/{pool['id']}/members/{suppliers[2]['id']}/awards",
+            headers=system.center, expect=200)
+        return [a["status"] for a in history["items"]]
+
+    async def accepted_recorded() -> bool:
+        return await third_history() == ["accepted"]
+
+    # The pool service applies the round's events in order, each when it arrives: the
+    # refusals may be recorded a moment before the acceptance that follows them.
     await wait_for(refusals_recorded, 30)
+    await wait_for(accepted_recorded, 30)
     assert (await member(suppliers[2]["id"]))["refusals"] == 0
-    _, history = await system.call(
-        "GET", f"{system.pool_url()}/v1/pools/{pool['id']}/members/{suppliers[2]['id']}/awards",
-        headers=system.center, expect=200)
-    assert [a["status"] for a in history["items"]] == ["accepted"]
     finance = await system.drain_finance()
     types = sorted(e["type"] for e in finance)
     assert types == sorted(["award.published"] * 3 + ["award.declined", "award.expired",

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -20,7 +19,13 @@ from shared.audit_chain import first_break
 from shared.http import DB, METRICS
 from shared.uow import UnitOfWork
 from tests.integration.bidding.conftest import PoolFeed, members, round_body
-from tests.integration.bidding.helpers import bid, launch
+from tests.integration.bidding.helpers import (
+    allow_status_changes,
+    audit_trail,
+    bid,
+    launch,
+    refuse_status_changes,
+)
 
 Auth = Callable[..., dict[str, str]]
 
@@ -52,18 +57,6 @@ async def _rounds_with_bids(bidding: TestClient, feed: PoolFeed, auth: Auth,
     return ids
 
 
-async def _trail(bidding: TestClient, auth: Auth) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    params = {"limit": "200"}
-    while True:
-        async with bidding.get("/v1/audit", params=params, headers=center(auth)) as resp:
-            page = await resp.json()
-        items += page["items"]
-        if not page["next_cursor"]:
-            return sorted(items, key=lambda e: e["seq"])
-        params["cursor"] = page["next_cursor"]
-
-
 async def test_small_due_rounds_close_together_each_once_with_one_head(
         bidding: TestClient, feed: PoolFeed, auth: Auth) -> None:
     ids = await _rounds_with_bids(bidding, feed, auth, service.BATCH_ROUNDS - 1)
@@ -83,7 +76,7 @@ async def test_small_due_rounds_close_together_each_once_with_one_head(
         heads.append(view["award"]["audit_head"])
     # One transaction, one append: the same head in every award of the batch.
     assert heads[0] is not None and all(h == heads[0] for h in heads)
-    trail = await _trail(bidding, auth)
+    trail = await audit_trail(bidding, center(auth))
     assert first_break(trail[1:], trail[1]["seq"], trail[0]["hash"])[0] is None
     by_seq = {e["seq"]: e for e in trail}
     assert by_seq[heads[0]["seq"]]["hash"] == heads[0]["hash"]
@@ -108,13 +101,8 @@ async def test_a_failing_batch_commits_nothing_and_one_by_one_isolates_the_round
     bad = ids[1]
     app = bidding.app
     db = app[DB]
-    await db.execute(f"""
-        CREATE FUNCTION {schema}.fail_batch_for_test() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN RAISE EXCEPTION 'close refused for the test'; END $$;
-        CREATE TRIGGER fail_batch_for_test BEFORE UPDATE ON {schema}.rounds FOR EACH ROW
-            WHEN (NEW.id = '{bad}' AND NEW.status IS DISTINCT FROM OLD.status)
-            EXECUTE FUNCTION {schema}.fail_batch_for_test();
-    """)
+    await refuse_status_changes(db, schema, "rounds", bad, "fail_batch_for_test",
+                                "close refused for the test")
     try:
         claimed: list[uuid.UUID] = []
         with pytest.raises(Exception, match="close refused for the test"):
@@ -139,8 +127,7 @@ async def test_a_failing_batch_commits_nothing_and_one_by_one_isolates_the_round
         assert {r["id"]: r["status"] for r in statuses} == {
             ids[0]: "awarded", bad: "open", ids[2]: "awarded"}
     finally:
-        await db.execute(f"DROP TRIGGER fail_batch_for_test ON {schema}.rounds;"
-                         f" DROP FUNCTION {schema}.fail_batch_for_test();")
+        await allow_status_changes(db, schema, "rounds", "fail_batch_for_test")
     # The cause gone, the round closes (and is not left for the app's timer to close
     # during later tests).
     assert await service.close_due_round(db, bad, app[METRICS], app[SEALER])

@@ -17,7 +17,13 @@ from bidding_service.app import build_app
 from bidding_service.settings import BiddingSettings
 from shared.http import METRICS
 from tests.integration.bidding.conftest import PoolFeed, members, round_body
-from tests.integration.bidding.helpers import bid, launch, wait_status
+from tests.integration.bidding.helpers import (
+    allow_status_changes,
+    bid,
+    launch,
+    refuse_status_changes,
+    wait_status,
+)
 from tests.support import EventTap, running_app
 
 Auth = Callable[..., dict[str, str]]
@@ -58,13 +64,8 @@ async def test_a_round_whose_close_always_fails_delays_no_other(
     good = [await launch(bidding, center(auth), _closing_at(pool, at)) for _ in range(4)]
     # Test-only trigger: any change of this round's status raises, so its close can
     # never commit (as a close hitting a statement timeout every time).
-    await db.execute(f"""
-        CREATE FUNCTION {schema}.fail_close_for_test() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN RAISE EXCEPTION 'close refused for the test'; END $$;
-        CREATE TRIGGER fail_close_for_test BEFORE UPDATE ON {schema}.rounds FOR EACH ROW
-            WHEN (NEW.id = '{bad["id"]}' AND NEW.status IS DISTINCT FROM OLD.status)
-            EXECUTE FUNCTION {schema}.fail_close_for_test();
-    """)
+    await refuse_status_changes(db, schema, "rounds", bad["id"], "fail_close_for_test",
+                                "close refused for the test")
     metrics = bidding.app[METRICS].registry
     labels = {"action": "close", "error": "sqlstate-P0001"}
     failures_before = metrics.get_sample_value("round_timer_failures_total", labels) or 0.0
@@ -102,8 +103,7 @@ async def test_a_round_whose_close_always_fails_delays_no_other(
         assert row is not None and row["wait"] <= timedelta(
             seconds=bidding_settings.timer_retry_max_seconds)
     finally:
-        await db.execute(f"DROP TRIGGER fail_close_for_test ON {schema}.rounds;"
-                         f" DROP FUNCTION {schema}.fail_close_for_test();")
+        await allow_status_changes(db, schema, "rounds", "fail_close_for_test")
     # Once the cause is gone, the next retry closes it.
     view = await wait_status(bidding, bad["id"], CLOSED, center(auth))
     assert view["status_reason"] == "insufficient_bids"
@@ -161,13 +161,8 @@ async def test_an_award_whose_expiry_always_fails_delays_no_other(
             assert status == 201
     views = [await wait_status(bidding, r["id"], {"awarded"}, center(auth)) for r in rounds]
     bad = views[0]["award"]["id"]  # type: ignore[index]
-    await db.execute(f"""
-        CREATE FUNCTION {schema}.fail_expiry_for_test() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN RAISE EXCEPTION 'expiry refused for the test'; END $$;
-        CREATE TRIGGER fail_expiry_for_test BEFORE UPDATE ON {schema}.awards FOR EACH ROW
-            WHEN (NEW.id = '{bad}' AND NEW.status IS DISTINCT FROM OLD.status)
-            EXECUTE FUNCTION {schema}.fail_expiry_for_test();
-    """)
+    await refuse_status_changes(db, schema, "awards", bad, "fail_expiry_for_test",
+                                "expiry refused for the test")
     try:
         # The other awards expire and move to the runner-up meanwhile.
         for r in rounds[1:]:
@@ -183,8 +178,7 @@ async def test_an_award_whose_expiry_always_fails_delays_no_other(
         assert row["status"] == "published" and row["expiry_attempts"] >= 2
         assert row["last_expiry_error"] == "sqlstate-P0001"
     finally:
-        await db.execute(f"DROP TRIGGER fail_expiry_for_test ON {schema}.awards;"
-                         f" DROP FUNCTION {schema}.fail_expiry_for_test();")
+        await allow_status_changes(db, schema, "awards", "fail_expiry_for_test")
     await wait_status(bidding, rounds[0]["id"], {"reawarded", "failed"}, center(auth))
     assert await _first_award_status(db, rounds[0]["id"]) == "expired"
 

@@ -27,7 +27,7 @@ from bidding_service.bids.sealed import Sealer, bid_ad
 from bidding_service.settings import BiddingSettings
 from procure.cli import app as procure_app
 from tests.integration.bidding.conftest import PoolFeed, members, round_body
-from tests.integration.bidding.helpers import bid, launch, wait_status
+from tests.integration.bidding.helpers import audit_trail, bid, launch, wait_status
 from tests.support import ROOT, EventTap
 
 Auth = Callable[..., dict[str, str]]
@@ -244,15 +244,7 @@ async def test_a_round_without_bids_commits_to_the_empty_tree(
 
 
 async def _audit(bidding: TestClient, auth: Auth) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    params = {"limit": "200"}
-    while True:
-        async with bidding.get("/v1/audit", params=params, headers=center(auth)) as resp:
-            page = await resp.json()
-        items += page["items"]
-        if not page["next_cursor"]:
-            return sorted(items, key=lambda e: e["seq"])
-        params["cursor"] = page["next_cursor"]
+    return await audit_trail(bidding, center(auth))
 
 
 async def test_bid_entries_join_the_chain_at_the_close_in_merkle_order(
