@@ -89,17 +89,12 @@ async def compute_root(conn: Conn, sealer: Sealer, round_id: uuid.UUID) -> Commi
     return Commitment(builder.root().hex(), builder.size)
 
 
-async def commit_round(uow: UnitOfWork, sealer: Sealer, round_id: uuid.UUID, *,
-                       release_audit: bool) -> Commitment:
-    """Compute and store the round's commitment; with `release_audit` (the close), queue
-    its held-back bid audit entries into the trail in Merkle order, each with its `at`."""
+async def commit_round(uow: UnitOfWork, sealer: Sealer, round_id: uuid.UUID) -> Commitment:
+    """Compute and store the commitment of a round cancelled before its close (its bids
+    and their audit entries stay sealed; the close commits through `awards.tally`)."""
     conn = uow.conn
     commitment = await compute_root(conn, sealer, round_id)
     await repo.store_commitment(conn, round_id, commitment.root, commitment.size)
-    if release_audit:
-        for e in await repo.take_held_audit(conn, round_id):
-            uow.audit(e["actor"], e["actor_role"], e["action"], e["subject"], e["details"],
-                      at=e["at"])
     return commitment
 
 

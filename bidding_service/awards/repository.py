@@ -156,27 +156,6 @@ async def store_commitment(conn: Conn, round_id: uuid.UUID, root: str, size: int
                        round_id, root, size)
 
 
-async def take_held_audit(conn: Conn, round_id: uuid.UUID) -> list[asyncpg.Record]:
-    """The round's held-back bid audit entries: those in the holding table (removed from
-    it), and those of bids that carry their actor (bids migration 0015), derived from the
-    bid rows, with no details (NULL: nothing to decode for each of 100,000 rows); in
-    Merkle order (by `at`, the bid's `submitted_at`, then by bid id). Called once per
-    round, by its close."""
-    return await conn.fetch(
-        """
-        WITH held AS (
-            DELETE FROM audit_held WHERE round_id = $1
-            RETURNING bid_id, at, actor, actor_role, action, subject, details
-        )
-        SELECT bid_id, at, actor, actor_role, action, subject, details FROM held
-        UNION ALL
-        SELECT id, submitted_at, actor, 'supplier', 'bid.submitted',
-               '/v1/rounds/' || round_id::text || '/bids/' || id::text, NULL::jsonb
-          FROM bids WHERE round_id = $1 AND actor IS NOT NULL
-         ORDER BY 2, 1
-        """, round_id)
-
-
 async def set_award_audit_head(conn: Conn, award_id: uuid.UUID, seq: int, hash_: str) -> None:
     await conn.execute("UPDATE awards SET audit_seq = $2, audit_hash = $3 WHERE id = $1",
                        award_id, seq, hash_)

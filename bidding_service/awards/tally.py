@@ -21,7 +21,7 @@ from decimal import Decimal
 import asyncpg
 import orjson
 
-from bidding_service.awards.commitment import INLINE_MAX, Commitment
+from bidding_service.awards.commitment import CHUNK, INLINE_MAX, Commitment
 from bidding_service.awards.domain import Candidate
 from bidding_service.bids.amounts import bulk
 from bidding_service.bids.receipts import bid_leaves
@@ -30,8 +30,6 @@ from shared.audit_append import Prepared, prepare
 from shared.audit_chain import format_at
 from shared.db import Conn
 from shared.merkle import RootBuilder
-
-CHUNK = 5000
 
 # Every bid answered 201, in Merkle order (by `submitted_at`, then by id as text, which
 # is the order of the uuid's bytes), with its invitation: `counts` marks the last bid of

@@ -271,8 +271,7 @@ async def _cancel_pending(uow: UnitOfWork, r: asyncpg.Record, code: str, detail:
                           sealer: Sealer) -> None:
     """End a `pending_budget` round: `cancelled` with the budget's reason code."""
     await rounds_repo.set_status(uow.conn, r["id"], RoundStatus.CANCELLED, code)
-    committed_fields = (await commit_round(uow, sealer, r["id"],
-                                           release_audit=False)).event_fields()
+    committed_fields = (await commit_round(uow, sealer, r["id"])).event_fields()
     uow.emit("round.cancelled", r["id"], {"round_id": str(r["id"]), "reason": code,
                                           "detail": detail, **committed_fields})
     uow.audit("bidding-service", "system", "round.cancelled", f"/v1/rounds/{r['id']}",

@@ -134,8 +134,7 @@ async def cancel_round(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal,
         await repo.set_status(conn, round_id, RoundStatus.CANCELLED, reason,
                               reason_code.value)
         # The commitment is published; the bids and their audit entries stay sealed.
-        committed = (await commit_round(uow, sealer, round_id,
-                                        release_audit=False)).event_fields()
+        committed = (await commit_round(uow, sealer, round_id)).event_fields()
         uow.emit("round.cancelled", round_id, {"round_id": str(round_id), "reason": reason,
                                                "reason_code": reason_code.value,
                                                **committed})
