@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -11,12 +11,12 @@ from typing import Any
 import asyncpg
 
 from shared import audit_append
-from shared.audit_append import AuditStream, Prepared
+from shared.audit_append import Derived, Prepared
 from shared.db import Conn
 from shared.events import CloudEvent, new_event
 
 # Called with the chain's head (seq, hash) once a unit's entries are appended.
-HeadHook = Callable[[Conn, int, str], Awaitable[None]]
+HeadHook = Callable[[Conn, list[Any], int, str], Awaitable[None]]
 
 # A read model kept from a service's own events, written in the event's transaction.
 Projection = Callable[[Conn, list[CloudEvent]], Awaitable[None]]
@@ -43,9 +43,9 @@ class UnitOfWork:
         self._pool = pool
         self._source = source
         self._events: list[CloudEvent] = []
-        self._audit: list[Prepared | AuditStream] = []
+        self._audit: list[Prepared | Derived] = []
         self._stamped: list[uuid.UUID] = []
-        self._head_hooks: list[HeadHook] = []
+        self._head_hooks: dict[HeadHook, list[Any]] = {}
         self._conn: Conn | None = None
         self._tx: Any = None
 
@@ -80,15 +80,20 @@ class UnitOfWork:
         self._audit.append(audit_append.prepare(actor, role, action, str(subject), details,
                                                 at))
 
-    def audit_stream(self, stream: AuditStream) -> None:
-        """Queue entries produced only when the chain is locked, chunk by chunk (a close's
-        bid entries): in order with the others."""
-        self._audit.append(stream)
+    def audit_entries(self, entries: Derived | Sequence[Prepared]) -> None:
+        """Queue many entries at once, in order with the others: prepared ones, or those
+        a function of the schema derives in the database (a close's bid entries)."""
+        if isinstance(entries, Derived):
+            self._audit.append(entries)
+        else:
+            self._audit.extend(entries)
 
-    def at_audit_head(self, hook: HeadHook) -> None:
-        """Have `hook(conn, seq, hash)` called with the chain's head once this unit's
-        entries are appended, just before commit (the chain still locked)."""
-        self._head_hooks.append(hook)
+    def at_audit_head(self, hook: HeadHook, item: Any) -> None:
+        """Have `hook(conn, items, seq, hash)` called with the chain's head once this unit's
+        entries are appended, just before commit (the chain still locked): once per hook,
+        with every `item` given for it, so that the awards of a timer transaction closing
+        several rounds are stamped in one statement, not one each under the lock."""
+        self._head_hooks.setdefault(hook, []).append(item)
 
     async def flush_audit(self) -> tuple[int, str]:
         """Append the queued audit entries now and return the chain's head (seq, hash).
@@ -153,9 +158,9 @@ class UnitOfWork:
         else:
             seq, head_hash = await audit_append.head(conn)
             await audit_append.stamp(conn, stamped, seq, head_hash)
-        hooks, self._head_hooks = self._head_hooks, []
-        for hook in hooks:
-            await hook(conn, seq, head_hash)
+        hooks, self._head_hooks = self._head_hooks, {}
+        for hook, items in hooks.items():
+            await hook(conn, items, seq, head_hash)
 
 
 class JoinedUnit(UnitOfWork):

@@ -81,12 +81,7 @@ async def publish_award(uow: UnitOfWork, r: asyncpg.Record, result: asyncpg.Reco
             "ranking_size": ranking_size, "ranking_url": f"/v1/rounds/{r['id']}/ranking"}
     if head_at_commit:
         event = uow.emit("award.published", award_id, data, audit_head=True)
-
-        async def stamp(conn: Conn, seq: int, head_hash: str) -> None:
-            await repo.stamp_award_audit_head(conn, award_id, event.id, seq, head_hash)
-            shown["audit_head"] = {"seq": seq, "hash": head_hash}
-
-        uow.at_audit_head(stamp)
+        uow.at_audit_head(_stamp_awards, (award_id, event.id, shown))
     else:
         # The audit head with this transaction's entries (the close's bid entries among
         # them); taken last, so the chain's lock is held only to the commit, and the
@@ -99,6 +94,17 @@ async def publish_award(uow: UnitOfWork, r: asyncpg.Record, result: asyncpg.Reco
         log.info("award_abnormally_low", round_id=str(r["id"]), award_id=str(award_id),
                  pending_review=pending)
     return shown
+
+
+async def _stamp_awards(conn: Conn,
+                        awards: list[tuple[uuid.UUID, uuid.UUID, dict[str, Any]]],
+                        seq: int, head_hash: str) -> None:
+    """The head at commit into the awards published by the transaction, their result
+    notices (each notice's id is its award event's) and their returned views."""
+    await repo.stamp_awards_audit_head(conn, [a[0] for a in awards], [a[1] for a in awards],
+                                       seq, head_hash)
+    for *_, shown in awards:
+        shown["audit_head"] = {"seq": seq, "hash": head_hash}
 
 
 async def award_next(uow: UnitOfWork, r: asyncpg.Record, after: asyncpg.Record) -> bool:

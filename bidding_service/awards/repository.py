@@ -161,17 +161,17 @@ async def set_award_audit_head(conn: Conn, award_id: uuid.UUID, seq: int, hash_:
                        award_id, seq, hash_)
 
 
-async def stamp_award_audit_head(conn: Conn, award_id: uuid.UUID, notice_id: uuid.UUID,
-                                 seq: int, hash_: str) -> None:
-    """The audit head of the transaction that published an award, written at its commit
-    into the award and its result notice (the notice's id is the event's)."""
+async def stamp_awards_audit_head(conn: Conn, award_ids: list[uuid.UUID],
+                                  notice_ids: list[uuid.UUID], seq: int, hash_: str) -> None:
+    """The audit head of the transaction that published these awards, written at its
+    commit into them and their result notices, in one statement."""
     await conn.execute(
         """
         WITH noticed AS (
             UPDATE notices SET body = jsonb_set(body, '{award,audit_head}',
                                                 jsonb_build_object('seq', $3::bigint,
                                                                    'hash', $4::text))
-             WHERE id = $2 AND body ? 'award'
+             WHERE id = ANY($2::uuid[]) AND body ? 'award'
         )
-        UPDATE awards SET audit_seq = $3, audit_hash = $4 WHERE id = $1
-        """, award_id, notice_id, seq, hash_)
+        UPDATE awards SET audit_seq = $3, audit_hash = $4 WHERE id = ANY($1::uuid[])
+        """, award_ids, notice_ids, seq, hash_)

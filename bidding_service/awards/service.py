@@ -130,7 +130,7 @@ async def close_round(uow: UnitOfWork, round_id: uuid.UUID, metrics: Metrics,
     valid_bidders = len(ranked)
     await repo.store_commitment(conn, round_id, commitment.root, commitment.size)
     # The bid entries join the trail now, in Merkle order, before the close's own.
-    uow.audit_stream(counted.entries)
+    uow.audit_entries(counted.entries)
     committed = commitment.event_fields()
     uow.emit("round.closed", round_id, {"round_id": str(round_id), "closed_at": now.isoformat(),
                                         "bid_count": bids, "bidder_count": bidders,

@@ -1,32 +1,17 @@
-"""The close's pieces written for speed and memory must give what the plain versions
-give: the bid audit entries written out by hand (`tally.bid_entry`) the very bytes of
-the generic preparation, the ranking's passes the order of the rule's whole key."""
+"""The close's ranking, written for speed and memory, must give what the plain version
+gives: its passes the order of the rule's whole key. (The bid audit entries the close
+makes in the database: tests/integration/bidding/test_audit_entries_sql.py.)"""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bidding_service.awards.domain import Candidate, evaluate, evaluated_price
-from bidding_service.awards.tally import bid_entry
-from shared.audit_append import prepare
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.text(), st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
-                               timezones=st.sampled_from([UTC, timezone(timedelta(hours=8))])),
-       st.uuids(), st.uuids())
-def test_a_bid_entry_is_the_generic_entry_byte_for_byte(actor: str, at: datetime,
-                                                         round_id: uuid.UUID,
-                                                         bid_id: uuid.UUID) -> None:
-    subject = f"/v1/rounds/{round_id}/bids/{bid_id}"
-    fast = bid_entry(str(round_id), bid_id, at, actor)
-    generic = prepare(actor, "supplier", "bid.submitted", subject, None, at)
-    assert fast == generic
 
 
 @given(st.lists(st.uuids(), min_size=2, max_size=50))

@@ -78,11 +78,12 @@ def test_canonical_json_is_the_json_dumps_the_contract_names(value: object) -> N
 def test_an_entry_prepared_before_the_lock_hashes_as_its_content(
         actor: str, role: str, action: str, subject: str, details: dict[str, object],
         seq: int) -> None:
-    """The append puts only the seq number into the canonical JSON it prepared before
-    taking the chain's lock: the same bytes as content_hash's, whatever the fields hold."""
+    """The append puts only the time and the seq number into the canonical JSON prepared
+    before the chain's lock: the same bytes as content_hash's, whatever the fields hold
+    (the database's part: tests/integration/bidding/test_audit_entries_sql.py)."""
     at = datetime(2026, 12, 1, 8, 0, 0, 1234, tzinfo=UTC)
-    before, after = _content_parts(actor, role, action, subject, details, at)
+    pre, mid, after = _content_parts(actor, role, action, subject, details)
     entry = {"seq": seq, "at": format_at(at), "actor": actor, "actor_role": role,
              "action": action, "subject": subject, "details": details}
-    assert hashlib.sha256(before + str(seq).encode() + after).hexdigest() == \
-        content_hash(entry)
+    assert hashlib.sha256((pre + format_at(at) + mid + str(seq) + after).encode()
+                          ).hexdigest() == content_hash(entry)
