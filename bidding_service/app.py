@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from aiohttp import web
 
 from bidding_service import SOURCE, ocds
 from bidding_service.api import BID_MEMORY, RATE_LIMITER, RECEIPTS, SEALER, api
+from bidding_service.bids import service as bid_service
 from bidding_service.bids.memory import BidMemory
 from bidding_service.bids.receipts import ReceiptSigner
 from bidding_service.bids.sealed import Sealer
@@ -26,6 +28,8 @@ from shared.settings import ServiceSettings
 from shared.uow import register_projection
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# How often the bid path's memory forgets the rounds that take no more bids.
+MEMORY_SWEEP_SECONDS = 60.0
 
 
 def build_app(settings: ServiceSettings, *, run_background: bool = True) -> web.Application:
@@ -41,6 +45,11 @@ def build_app(settings: ServiceSettings, *, run_background: bool = True) -> web.
                            settings.timer_max_sleep_seconds, sealer,
                            settings.timer_retry_base_seconds, settings.timer_retry_max_seconds)
         await timer.run()
+
+    async def memory_sweep(app: web.Application) -> None:
+        while True:
+            await asyncio.sleep(MEMORY_SWEEP_SECONDS)
+            await bid_service.forget_closed_rounds(app[DB], app[BID_MEMORY])
 
     async def rounds_gauge(app: web.Application) -> None:
         async with app[DB].acquire() as conn:
@@ -62,7 +71,7 @@ def build_app(settings: ServiceSettings, *, run_background: bool = True) -> web.
                    (settings.budget_answers_queue,
                     budget_consumer(settings.round_min_duration_seconds, sealer))],
         ordered_sources=["/pool-service"],
-        workers=[round_timer],
+        workers=[round_timer, memory_sweep],
         extra_metrics=rounds_gauge,
     )
     app = build_service_app(settings, spec, run_background=run_background)

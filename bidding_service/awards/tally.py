@@ -84,18 +84,19 @@ async def tally(conn: Conn, sealer: Sealer, round_id: uuid.UUID) -> Tally:
                 candidates.append(Candidate(b[_SUPPLIER], "", "", kind, size, amount,
                                             b[_LAST_AT]))
 
-    cursor = await conn.cursor(CLOSE_BIDS, round_id)
     count = bidders = 0
-    while rows := await cursor.fetch(CHUNK):
-        held, bidders = held or bool(rows[0][_HELD]), int(rows[0][_BIDDERS])
-        if len(rows) > INLINE_MAX:
-            with bulk():
+    # The rows fetched are as many objects for the collector as the rows folded.
+    with bulk():
+        cursor = await conn.cursor(CLOSE_BIDS, round_id)
+        while rows := await cursor.fetch(CHUNK):
+            held, bidders = held or bool(rows[0][_HELD]), int(rows[0][_BIDDERS])
+            if len(rows) > INLINE_MAX:
                 await asyncio.to_thread(fold, rows)
-        else:
-            fold(rows)
-        count += len(rows)
-        if len(rows) < CHUNK:
-            break
+            else:
+                fold(rows)
+            count += len(rows)
+            if len(rows) < CHUNK:
+                break
     entries: Derived | list[Prepared] = Derived(BID_ENTRIES, round_id)
     if held:
         entries = await _with_held(conn, round_id)

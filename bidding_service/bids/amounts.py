@@ -143,15 +143,25 @@ def _open_candidates(sealer: Sealer, round_id: uuid.UUID, rows: list[asyncpg.Rec
 @contextmanager
 def bulk() -> Iterator[None]:
     """No cyclic garbage collection while 100,000 acyclic rows are built: the collector
-    would rescan them over and over (it doubled the close's time); refcounting frees
-    them as usual."""
-    enabled = gc.isenabled()
-    gc.disable()
+    would rescan them over and over (it doubled the close's time; over the close's pass
+    it still cost 0.4 s of 1.4); refcounting frees them as usual. Closes run
+    concurrently, so the collector is back on only when the last of them leaves (and
+    stays as it was when it had been turned off elsewhere)."""
+    if _Bulk.open == 0:
+        _Bulk.collecting = gc.isenabled()
+        gc.disable()
+    _Bulk.open += 1
     try:
         yield
     finally:
-        if enabled:
+        _Bulk.open -= 1
+        if _Bulk.open == 0 and _Bulk.collecting:
             gc.enable()
+
+
+class _Bulk:
+    open = 0  # `bulk()` blocks open in the process
+    collecting = False  # whether the collector was on when the first was entered
 
 
 async def rank(candidates: list[Candidate], sme_deduction: Decimal) -> list[Ranked]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Generic, TypeVar
@@ -52,6 +53,15 @@ class Bounded(Generic[K, V]):
     def forget(self, key: K) -> None:
         self._items.pop(key, None)
 
+    def forget_where(self, drop: Callable[[K], bool]) -> int:
+        """Forget every entry whose key `drop` says so (one pass, order kept); how many."""
+        kept = OrderedDict((k, v) for k, v in self._items.items() if not drop(k))
+        dropped, self._items = len(self._items) - len(kept), kept
+        return dropped
+
+    def keys(self) -> list[K]:
+        return list(self._items)
+
     def __len__(self) -> int:
         return len(self._items)
 
@@ -73,8 +83,9 @@ class LastBid:
 class BidMemory:
     """Round terms and last bids, bounded: 1,000 rounds and 50,000 bidders by default
     (about 15 MB at the bound, so a process stays within its memory budget with a
-    100,000-bid close on top; entries of closed rounds age out, and a bidder forgotten
-    costs one more statement, never a wrong decision)."""
+    100,000-bid close on top; a bidder forgotten costs one more statement, never a wrong
+    decision). Rounds no longer taking bids are forgotten (`forget_rounds`, called by a
+    sweep every minute), so the memory follows the rounds open, not the rounds seen."""
 
     def __init__(self, rounds: int = 1000, bidders: int = 50_000) -> None:
         self.terms: Bounded[uuid.UUID, RoundTerms] = Bounded(rounds)
@@ -88,3 +99,14 @@ class BidMemory:
 
     def forget_bid(self, round_id: uuid.UUID, supplier_id: uuid.UUID) -> None:
         self._last.forget((round_id, supplier_id))
+
+    def rounds(self) -> set[uuid.UUID]:
+        """The rounds anything is remembered of."""
+        return set(self.terms.keys()) | {round_id for round_id, _ in self._last.keys()}
+
+    def forget_rounds(self, round_ids: set[uuid.UUID]) -> int:
+        """Forget these rounds' terms and last bids; how many entries went."""
+        if not round_ids:
+            return 0
+        return (self.terms.forget_where(round_ids.__contains__)
+                + self._last.forget_where(lambda key: key[0] in round_ids))

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from bidding_service.eligibility.repository import admitted_now
+from bidding_service.rounds.domain import BIDDING_STATUSES
 from shared.db import Conn
 
 
@@ -153,3 +154,11 @@ async def supplier_bids(conn: Conn, round_id: uuid.UUID, supplier_id: uuid.UUID 
     args.append(limit + 1)
     return await conn.fetch(
         f"SELECT * FROM bids WHERE {where} ORDER BY submitted_at, id LIMIT ${len(args)}", *args)
+
+
+async def rounds_not_bidding(conn: Conn, round_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these rounds take no more bids (closed, awarded, cancelled, ...)."""
+    rows = await conn.fetch(
+        "SELECT id FROM rounds WHERE id = ANY($1::uuid[]) AND status <> ALL($2::text[])",
+        round_ids, [s.value for s in BIDDING_STATUSES])
+    return {r["id"] for r in rows}

@@ -58,6 +58,17 @@ async def submit_bid(db: asyncpg.Pool, round_id: uuid.UUID, caller: Principal, a
     return outcome
 
 
+async def forget_closed_rounds(db: asyncpg.Pool, memory: BidMemory) -> int:
+    """Drop from the process's memory the rounds that take no more bids; how many
+    entries went."""
+    remembered = memory.rounds()
+    if not remembered:
+        return 0
+    async with db.acquire() as conn:
+        closed = await repo.rounds_not_bidding(conn, list(remembered))
+    return memory.forget_rounds(closed)
+
+
 async def _terms(db: asyncpg.Pool, memory: BidMemory, round_id: uuid.UUID) -> RoundTerms:
     """The round's terms that never change after launch, read once per process."""
     terms = memory.terms.get(round_id)

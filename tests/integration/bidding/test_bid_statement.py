@@ -10,9 +10,11 @@ from decimal import Decimal
 import asyncpg
 from aiohttp.test_utils import TestClient
 
+from bidding_service.bids import service as bid_service
 from bidding_service.bids.memory import LastBid
 from bidding_service.routes import BID_MEMORY
 from bidding_service.settings import BiddingSettings
+from shared.http import DB
 from tests.integration.bidding.conftest import PoolFeed, members, round_body
 from tests.integration.bidding.helpers import bid, launch
 
@@ -81,3 +83,37 @@ async def test_an_idempotent_bid_replays_its_answer_with_its_time_and_receipt(
     assert [r["id"] for r in await _bids_of(bidding_settings, rnd["id"])] == [
         uuid.UUID(first["id"])]
     assert await _bids_of(bidding_settings, other["id"]) == []
+
+
+async def test_the_memory_forgets_rounds_that_take_no_more_bids(
+        bidding: TestClient, feed: PoolFeed, auth: Auth) -> None:
+    """The sweep (every minute in the service) drops a cancelled round's terms and last
+    bids and keeps those of a round still open, whose next bid is still judged against
+    the last one remembered."""
+    ms = members(2)
+    pool = await feed.pool(ms)
+    center = auth("procurement_center", sub="center-sweep")
+    cancelled = await launch(bidding, center, round_body(pool, seconds=600))
+    still_open = await launch(bidding, center, round_body(pool, seconds=600))
+    sid = ms[0].id
+    head = auth("supplier", sub=f"s-{sid}", supplier_id=str(sid))
+    for rnd in (cancelled, still_open):
+        assert (await bid(bidding, head, rnd["id"], "5000.00"))[0] == 201
+    memory = bidding.app[BID_MEMORY]
+    gone, kept = uuid.UUID(cancelled["id"]), uuid.UUID(still_open["id"])
+    assert {gone, kept} <= memory.rounds()
+    async with bidding.post(f"/v1/rounds/{cancelled['id']}/cancel",
+                            json={"reason": "need changed"}, headers=center) as resp:
+        assert resp.status == 200
+    assert await bid_service.forget_closed_rounds(bidding.app[DB], memory) >= 2
+    assert gone not in memory.rounds() and kept in memory.rounds()
+    assert memory.last_bid(kept, sid) is not None
+    assert await bid_service.forget_closed_rounds(bidding.app[DB], memory) == 0
+    status, refused = await bid(bidding, head, still_open["id"], "5000.00")
+    assert (status, refused["type"].rsplit("/", 1)[-1]) == (422, "bid-not-lower")
+    # A bid on the cancelled round is refused as such (learning its last bid on the
+    # way, which the next sweep drops again).
+    status, refused = await bid(bidding, head, cancelled["id"], "4000.00")
+    assert status == 409
+    await bid_service.forget_closed_rounds(bidding.app[DB], memory)
+    assert gone not in memory.rounds()

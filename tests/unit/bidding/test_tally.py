@@ -1,9 +1,11 @@
 """The close's ranking, written for speed and memory, must give what the plain version
-gives: its passes the order of the rule's whole key. (The bid audit entries the close
+gives: its passes the order of the rule's whole key; and the collector, turned off while
+the close builds its rows, comes back. (The bid audit entries the close
 makes in the database: tests/integration/bidding/test_audit_entries_sql.py.)"""
 
 from __future__ import annotations
 
+import gc
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -12,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bidding_service.awards.domain import Candidate, evaluate, evaluated_price
+from bidding_service.bids.amounts import bulk
 
 
 @given(st.lists(st.uuids(), min_size=2, max_size=50))
@@ -48,3 +51,23 @@ def test_the_ranking_passes_give_the_order_of_the_whole_key(
                                                      deduction).quantize(Decimal("0.01"),
                                                                          ROUND_HALF_UP)
                for r in ranked)
+
+
+def test_the_collector_is_back_on_only_when_the_last_overlapping_close_leaves() -> None:
+    """`bulk()` blocks of concurrent closes overlap in any order; the collector comes back
+    when the last one leaves, and not at all if it was off before the first."""
+    assert gc.isenabled()
+    first, second = bulk(), bulk()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # the first to enter leaves first
+    assert not gc.isenabled()
+    second.__exit__(None, None, None)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with bulk():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
