@@ -48,7 +48,7 @@ CLOSE_GROUPS: list[tuple[str, str, str]] = [
     ("  tally: one pass over the bids (decrypt, leaves, root, candidates)", "tally",
      "bidding_service/awards/tally.py"),
     ("  amounts.rank (domain.evaluate)", "rank", "bidding_service/bids/amounts.py"),
-    ("  audit chain append (hash + insert, bid entries too)", "append",
+    ("  audit chain append (one statement: the service only waits)", "append",
      "shared/audit_append.py"),
     ("  amounts.store_ranking (INSERTs from arrays)", "store_ranking",
      "bidding_service/bids/amounts.py"),

@@ -15,7 +15,8 @@ from shared.audit_append import Derived, Prepared
 from shared.db import Conn
 from shared.events import CloudEvent, new_event
 
-# Called with the chain's head (seq, hash) once a unit's entries are appended.
+# Called once per hook with the items queued for it and the chain's head (seq, hash), once
+# a unit's entries are appended.
 HeadHook = Callable[[Conn, list[Any], int, str], Awaitable[None]]
 
 # A read model kept from a service's own events, written in the event's transaction.
