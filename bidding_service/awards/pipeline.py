@@ -87,7 +87,7 @@ async def publish_award(uow: UnitOfWork, r: asyncpg.Record, result: asyncpg.Reco
         # them); taken last, so the chain's lock is held only to the commit, and the
         # award is not read again under it: the head is put into its view.
         seq, head_hash = await uow.flush_audit()
-        await repo.set_award_audit_head(conn, award_id, seq, head_hash)
+        await repo.stamp_awards_audit_head(conn, [award_id], [], seq, head_hash)
         shown["audit_head"] = data["audit_head"] = {"seq": seq, "hash": head_hash}
         uow.emit("award.published", award_id, data)
     if low:

@@ -156,15 +156,11 @@ async def store_commitment(conn: Conn, round_id: uuid.UUID, root: str, size: int
                        round_id, root, size)
 
 
-async def set_award_audit_head(conn: Conn, award_id: uuid.UUID, seq: int, hash_: str) -> None:
-    await conn.execute("UPDATE awards SET audit_seq = $2, audit_hash = $3 WHERE id = $1",
-                       award_id, seq, hash_)
-
-
 async def stamp_awards_audit_head(conn: Conn, award_ids: list[uuid.UUID],
                                   notice_ids: list[uuid.UUID], seq: int, hash_: str) -> None:
-    """The audit head of the transaction that published these awards, written at its
-    commit into them and their result notices, in one statement."""
+    """The audit head of the transaction that published these awards, written into them
+    and their result notices (none yet when the head is taken before the notice is
+    written), in one statement."""
     await conn.execute(
         """
         WITH noticed AS (
