@@ -53,7 +53,7 @@ CLOSE_GROUPS: list[tuple[str, str, str]] = [
     ("  amounts.store_ranking (INSERTs from arrays)", "store_ranking",
      "bidding_service/bids/amounts.py"),
     ("  publish_award in total", "publish_award", "bidding_service/awards/pipeline.py"),
-    ("    repo.ranking_json (the event's ranking)", "ranking_json",
+    ("    repo.insert_award (with the event's ranking)", "insert_award",
      "bidding_service/awards/repository.py"),
     ("    UnitOfWork.emit -> CloudEvent (pydantic)", "emit", "shared/uow.py"),
     ("  UnitOfWork exit: outbox write (to_json_dict, jsonb) + COMMIT", "__aexit__",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,16 +41,24 @@ def accept_by(r: asyncpg.Record, now: datetime, zone: str) -> datetime:
                                is_workday=is_workday_or_weekday)
 
 
+# The inputs of `domain.abnormally_low` for an award: the number, mean and lowest
+# evaluated price of the valid bids of the round's other bidders not yet awarded.
+Prices = tuple[int, Decimal | None, Decimal | None]
+
+
 async def publish_award(uow: UnitOfWork, r: asyncpg.Record, result: asyncpg.Record, *,
                         rotation_period: int | None = None,
-                        head_at_commit: bool = False) -> dict[str, Any]:
+                        head_at_commit: bool = False, prices: Prices | None = None,
+                        clock: tuple[datetime, str] | None = None) -> dict[str, Any]:
     """Create the award of `result` (a row of the round's ranking), publish its notice;
     returns the award as the API shows it.
 
     A price competition's award is checked for an abnormally low price against the
-    valid bids of the bidders not yet awarded in the round; with
+    valid bids of the bidders not yet awarded in the round (`prices`, when the caller
+    has them from the statement that stored the ranking; else asked here); with
     `abnormal_price_review` such an award waits for the center (`pending_review`, no
-    acceptance window yet).
+    acceptance window yet). The award is published at `clock` (the database's time and
+    the jurisdiction's zone, when the caller has them from this transaction), or now.
 
     The award, its event and its notice carry the audit head with this transaction's
     entries. By default they are appended here and the chain stays locked to the commit;
@@ -60,25 +69,25 @@ async def publish_award(uow: UnitOfWork, r: asyncpg.Record, result: asyncpg.Reco
     method = Method(r["method"])
     low: bool | None = None
     if method is Method.PRICE_COMPETITION:
-        others, mean, lowest = await repo.unawarded_prices(conn, r["id"], result["rank"])
+        others, mean, lowest = prices if prices is not None \
+            else await repo.unawarded_prices(conn, r["id"], result["rank"])
         low = abnormally_low(result["evaluated_amount"], others, mean, lowest)
     pending = bool(low) and r["abnormal_price_review"]
-    now, zone = await rounds_repo.clock_zone(conn)
+    now, zone = clock if clock is not None else await rounds_repo.clock_zone(conn)
     award_id = uuid.uuid4()
-    await repo.insert_award(conn, award_id, r, result, {
+    award = await repo.insert_award(conn, award_id, r, result, {
         "status": (AwardStatus.PENDING_REVIEW if pending else AwardStatus.PUBLISHED).value,
         "accept_by": None if pending else accept_by(r, now, zone),
         "method": method.value, "justification": r["justification"],
-        "abnormally_low": low, "rotation_period": rotation_period})
-    ranking, ranking_size = await repo.ranking_json(conn, r["id"], EVENT_RANKING_ENTRIES)
-    award = await repo.get_award(conn, award_id)
-    assert award is not None
+        "abnormally_low": low, "rotation_period": rotation_period},
+        now, EVENT_RANKING_ENTRIES)
     shown = award_public(award)
     data = {**shown,
             "pool": {"id": str(r["pool_id"]), "code": r["pool_code"], "name": r["pool_name"]},
             # Built by the database; embedded as is (100,000 bidders never pass through Python).
-            "ranking": orjson.Fragment(ranking),
-            "ranking_size": ranking_size, "ranking_url": f"/v1/rounds/{r['id']}/ranking"}
+            "ranking": orjson.Fragment(award["ranking"]),
+            "ranking_size": int(award["ranking_size"]),
+            "ranking_url": f"/v1/rounds/{r['id']}/ranking"}
     if head_at_commit:
         event = uow.emit("award.published", award_id, data, audit_head=True)
         uow.at_audit_head(_stamp_awards, (award_id, event.id, shown))

@@ -11,22 +11,16 @@ import asyncpg
 
 from shared.db import Conn, newest_first
 
-
-async def ranking_json(conn: Conn, round_id: uuid.UUID, limit: int) -> tuple[str, int]:
-    """The first `limit` entries of the ranking as the award.published event carries them,
-    built as JSON by the database (numeric(16,2) as text is always the two-place decimal
-    string of the contract), and the size of the whole ranking."""
-    row = await conn.fetchrow(
-        """
-        SELECT coalesce((SELECT json_agg(json_build_object(
-                   'supplier_id', supplier_id, 'amount', amount::text,
-                   'evaluated_amount', evaluated_amount::text, 'rank', rank) ORDER BY rank)
-                 FROM (SELECT * FROM round_results WHERE round_id = $1
-                        ORDER BY rank LIMIT $2) x), '[]'::json)::text AS ranking,
-               (SELECT count(*) FROM round_results WHERE round_id = $1) AS size
-        """, round_id, limit)
-    assert row is not None
-    return str(row["ranking"]), int(row["size"])
+# An award as the API shows it: the award with its round's and its ranking row's fields.
+_AWARD_COLUMNS = """
+    a.*, r.buyer_org, r.buyer_name, r.budget_line, r.bid_count, r.invited_count,
+    r.pool_code, r.pool_name, r.bids_root, r.bids_tree_size,
+    x.name AS supplier_name, x.credit_code, x.kind, x.size"""
+_AWARD_JOINS = """
+      JOIN rounds r ON r.id = a.round_id
+      JOIN round_results x ON x.round_id = a.round_id AND x.rank = a.rank
+"""
+AWARD_SELECT = "SELECT" + _AWARD_COLUMNS + " FROM awards a" + _AWARD_JOINS
 
 
 async def results(conn: Conn, round_id: uuid.UUID) -> list[asyncpg.Record]:
@@ -34,25 +28,36 @@ async def results(conn: Conn, round_id: uuid.UUID) -> list[asyncpg.Record]:
                             round_id)
 
 
-async def result_at_rank(conn: Conn, round_id: uuid.UUID, rank: int) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT * FROM round_results WHERE round_id = $1 AND rank = $2", round_id, rank)
-
-
 async def insert_award(conn: Conn, award_id: uuid.UUID, rnd: asyncpg.Record,
-                       result: asyncpg.Record, fields: dict[str, Any]) -> asyncpg.Record:
+                       result: asyncpg.Record, fields: dict[str, Any], awarded_at: datetime,
+                       ranking_entries: int) -> asyncpg.Record:
+    """Insert the award and read it back as `get_award` does, in one statement, with the
+    first `ranking_entries` entries of the round's ranking as the award.published event
+    carries them (`ranking`: JSON built by the database, numeric(16,2) as text always
+    the two-place decimal string of the contract) and the size of the whole ranking
+    (`ranking_size`)."""
     row = await conn.fetchrow(
         """
-        INSERT INTO awards (id, round_id, pool_id, rank, supplier_id, status, amount,
-                            evaluated_amount, awarded_at, accept_by, method, justification,
-                            abnormally_low, rotation_period)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, clock_timestamp(), $9, $10, $11, $12, $13)
-        RETURNING *
-        """,
+        WITH a AS (
+            INSERT INTO awards (id, round_id, pool_id, rank, supplier_id, status, amount,
+                                evaluated_amount, awarded_at, accept_by, method,
+                                justification, abnormally_low, rotation_period)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $14, $9, $10, $11, $12, $13)
+            RETURNING *
+        )
+        SELECT """ + _AWARD_COLUMNS + """,
+               coalesce((SELECT json_agg(json_build_object(
+                   'supplier_id', y.supplier_id, 'amount', y.amount::text,
+                   'evaluated_amount', y.evaluated_amount::text, 'rank', y.rank)
+                   ORDER BY y.rank)
+                 FROM (SELECT * FROM round_results WHERE round_id = $2
+                        ORDER BY rank LIMIT $15) y), '[]'::json)::text AS ranking,
+               (SELECT count(*) FROM round_results WHERE round_id = $2) AS ranking_size
+          FROM a""" + _AWARD_JOINS,
         award_id, rnd["id"], rnd["pool_id"], result["rank"], result["supplier_id"],
         fields["status"], result["amount"], result["evaluated_amount"], fields["accept_by"],
         fields["method"], fields["justification"], fields["abnormally_low"],
-        fields["rotation_period"])
+        fields["rotation_period"], awarded_at, ranking_entries)
     assert row is not None
     return row
 
@@ -88,16 +93,6 @@ async def unawarded_prices(conn: Conn, round_id: uuid.UUID, rank: int,
         """, round_id, rank)
     assert row is not None
     return int(row["n"]), row["mean"], row["low"]
-
-
-AWARD_SELECT = """
-    SELECT a.*, r.buyer_org, r.buyer_name, r.budget_line, r.bid_count, r.invited_count,
-           r.pool_code, r.pool_name, r.bids_root, r.bids_tree_size,
-           x.name AS supplier_name, x.credit_code, x.kind, x.size
-      FROM awards a
-      JOIN rounds r ON r.id = a.round_id
-      JOIN round_results x ON x.round_id = a.round_id AND x.rank = a.rank
-"""
 
 
 async def get_award(conn: Conn, award_id: uuid.UUID, *, lock: bool = False,

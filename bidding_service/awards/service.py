@@ -113,10 +113,10 @@ async def close_round(uow: UnitOfWork, round_id: uuid.UUID, metrics: Metrics,
     processes racing here serialise on the lock and only the first finds it open.
     """
     conn = uow.conn
-    r = await rounds_repo.get_round(conn, round_id, lock="FOR UPDATE")
-    if r is None or r["status"] not in BIDDING_STATUSES:
+    locked = await rounds_repo.lock_for_close(conn, round_id)
+    if locked is None or locked[0]["status"] not in BIDDING_STATUSES:
         return False
-    now = await rounds_repo.now(conn)
+    r, now, zone = locked
     if r["closes_at"] > now:
         return False  # extended meanwhile
     metrics.timer_lateness.labels(action="close").observe(
@@ -128,7 +128,6 @@ async def close_round(uow: UnitOfWork, round_id: uuid.UUID, metrics: Metrics,
     ranked = await amounts.rank(counted.candidates, r["sme_price_deduction"])
     del counted.candidates
     valid_bidders = len(ranked)
-    await repo.store_commitment(conn, round_id, commitment.root, commitment.size)
     # The bid entries join the trail now, in Merkle order, before the close's own.
     uow.audit_entries(counted.entries)
     committed = commitment.event_fields()
@@ -139,20 +138,21 @@ async def close_round(uow: UnitOfWork, round_id: uuid.UUID, metrics: Metrics,
               {"bid_count": bids, "bidder_count": bidders, **committed})
     if valid_bidders < r["min_bids"]:
         await rounds_repo.mark_closed(conn, round_id, RoundStatus.FAILED, "insufficient_bids",
-                                      now, bids, bidders)
+                                      now, bids, bidders, commitment.root, commitment.size)
         uow.emit("round.failed", round_id, {"round_id": str(round_id),
                                             "reason": "insufficient_bids"})
         await budget.round_ended(uow, round_id, "insufficient_bids")
         log.info("round_failed", round_id=str(round_id), reason="insufficient_bids")
         return True
-    await rounds_repo.mark_closed(conn, round_id, RoundStatus.AWARDED, None, now, bids, bidders)
-    await amounts.store_ranking(conn, round_id, ranked)
+    await rounds_repo.mark_closed(conn, round_id, RoundStatus.AWARDED, None, now, bids, bidders,
+                                  commitment.root, commitment.size)
+    stored = await amounts.store_ranking(conn, round_id, ranked)
     del ranked
     # Rank 1 unchecked: the ranking holds only bidders still invited, and suspensions
     # wait for the close on the round's key-share lock.
-    first = await repo.result_at_rank(conn, round_id, 1)
-    assert first is not None
-    await publish_award(uow, r, first, head_at_commit=True)
+    assert stored.first is not None
+    await publish_award(uow, r, stored.first, head_at_commit=True, prices=stored.prices,
+                        clock=(now, zone))
     log.info("round_awarded", round_id=str(round_id), bidders=bidders)
     return True
 

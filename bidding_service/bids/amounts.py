@@ -183,13 +183,49 @@ RANK_INLINE_MAX = 500
 RANKING_CHUNK = 10_000
 
 
-async def store_ranking(conn: Conn, round_id: uuid.UUID, ranked: list[Ranked]) -> int:
+@dataclass(frozen=True)
+class StoredRanking:
+    size: int
+    # The rank-1 row as stored (None: nobody ranked).
+    first: asyncpg.Record | None
+    # `pipeline.Prices` of rank 1 (the other ranked bidders: at the close none is awarded
+    # or skipped yet), from the statement that stored them when the ranking took one;
+    # None when it took several.
+    prices: tuple[int, Decimal | None, Decimal | None] | None
+
+
+_STORE_RANKING = """
+    INSERT INTO round_results (round_id, rank, supplier_id, name, credit_code, kind,
+                               size, amount, evaluated_amount, final_bid_at)
+    SELECT $1, x.rank, x.supplier_id, i.name, i.credit_code, i.kind, i.size,
+           x.amount / 100.0, x.evaluated / 100.0, i.last_bid_at
+      FROM unnest($2::integer[], $3::uuid[], $4::bigint[], $5::bigint[])
+           AS x (rank, supplier_id, amount, evaluated)
+      JOIN invitations i ON i.round_id = $1 AND i.supplier_id = x.supplier_id
+"""
+# The first chunk: the rows stored, their number, rank 1's row and the prices of the others.
+_STORE_FIRST = """
+    WITH stored AS (""" + _STORE_RANKING + """ RETURNING *)
+    SELECT s.*, t.stored, t.others, t.mean, t.low
+      FROM (SELECT count(*) AS stored,
+                   count(*) FILTER (WHERE rank <> 1) AS others,
+                   avg(evaluated_amount) FILTER (WHERE rank <> 1) AS mean,
+                   min(evaluated_amount) FILTER (WHERE rank <> 1) AS low FROM stored) t
+      LEFT JOIN stored s ON s.rank = 1
+"""
+
+
+async def store_ranking(conn: Conn, round_id: uuid.UUID, ranked: list[Ranked],
+                        ) -> StoredRanking:
     """Write the ranking (clear amounts: the close publishes it in this transaction).
 
     INSERTs of (rank, supplier, cents) arrays, unnested and joined to the invitations
     for the bidders' names, codes and final bid times: no temporary table (creating one
-    per close costs catalog writes, and many closes at once contend on them)."""
+    per close costs catalog writes, and many closes at once contend on them). The first
+    also returns rank 1's row and the others' prices, so the award needs no more reads."""
     stored = 0
+    first: asyncpg.Record | None = None
+    prices: tuple[int, Decimal | None, Decimal | None] | None = None
     for start in range(0, len(ranked), RANKING_CHUNK):
         with bulk():
             part = ranked[start:start + RANKING_CHUNK]
@@ -197,15 +233,14 @@ async def store_ranking(conn: Conn, round_id: uuid.UUID, ranked: list[Ranked]) -
             suppliers = [x.candidate.supplier_id for x in part]
             cents = [int(x.candidate.amount * 100) for x in part]
             evaluated = [int(x.evaluated_amount * 100) for x in part]
-        result: str = await conn.execute(
-            """
-            INSERT INTO round_results (round_id, rank, supplier_id, name, credit_code, kind,
-                                       size, amount, evaluated_amount, final_bid_at)
-            SELECT $1, x.rank, x.supplier_id, i.name, i.credit_code, i.kind, i.size,
-                   x.amount / 100.0, x.evaluated / 100.0, i.last_bid_at
-              FROM unnest($2::integer[], $3::uuid[], $4::bigint[], $5::bigint[])
-                   AS x (rank, supplier_id, amount, evaluated)
-              JOIN invitations i ON i.round_id = $1 AND i.supplier_id = x.supplier_id
-            """, round_id, ranks, suppliers, cents, evaluated)
-        stored += int(result.split()[-1])
-    return stored
+        args = (round_id, ranks, suppliers, cents, evaluated)
+        if start == 0:
+            row = await conn.fetchrow(_STORE_FIRST, *args)
+            assert row is not None
+            stored += int(row["stored"])
+            first = row if row["rank"] is not None else None
+            prices = (int(row["others"]), row["mean"], row["low"])
+        else:
+            result: str = await conn.execute(_STORE_RANKING, *args)
+            stored += int(result.split()[-1])
+    return StoredRanking(stored, first, prices if len(ranked) <= RANKING_CHUNK else None)

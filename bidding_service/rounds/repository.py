@@ -72,6 +72,19 @@ async def get_round(conn: Conn, round_id: uuid.UUID, *, lock: str = "") -> async
     return await conn.fetchrow(f"SELECT * FROM rounds WHERE id = $1 {lock}", round_id)
 
 
+async def lock_for_close(conn: Conn, round_id: uuid.UUID,
+                         ) -> tuple[asyncpg.Record, datetime, str] | None:
+    """The round's row `FOR UPDATE`, with the database clock read after the lock was
+    granted (it may wait for bids in flight) and the jurisdiction's time zone name."""
+    row = await conn.fetchrow(
+        f"SELECT r.*, clock_timestamp() AS clock_now,"
+        f" current_setting('{JURISDICTION_TZ_SETTING}') AS clock_zone"
+        " FROM (SELECT * FROM rounds WHERE id = $1 FOR UPDATE) r", round_id)
+    if row is None:
+        return None
+    return row, row["clock_now"], row["clock_zone"]
+
+
 async def list_rounds(conn: Conn, *, status: str | None, pool_id: uuid.UUID | None,
                       buyer_org: str | None, supplier_id: uuid.UUID | None,
                       after: tuple[datetime, uuid.UUID] | None, limit: int,
@@ -103,11 +116,16 @@ async def bid_counts_many(conn: Conn, round_ids: list[uuid.UUID],
 
 
 async def mark_closed(conn: Conn, round_id: uuid.UUID, status: str, reason: str | None,
-                      closed_at: datetime, bid_count: int, bidder_count: int) -> None:
+                      closed_at: datetime, bid_count: int, bidder_count: int,
+                      bids_root: str | None = None, bids_tree_size: int | None = None,
+                      ) -> None:
+    """The round closed (with its bids' commitment, when the close computed one)."""
     await conn.execute(
         "UPDATE rounds SET status = $2, status_reason = $3, closed_at = $4, bid_count = $5,"
-        " bidder_count = $6 WHERE id = $1",
-        round_id, status, reason, closed_at, bid_count, bidder_count)
+        " bidder_count = $6, bids_root = coalesce($7, bids_root),"
+        " bids_tree_size = coalesce($8, bids_tree_size) WHERE id = $1",
+        round_id, status, reason, closed_at, bid_count, bidder_count, bids_root,
+        bids_tree_size)
 
 
 async def set_status(conn: Conn, round_id: uuid.UUID, status: str, reason: str | None = None,

@@ -1,5 +1,6 @@
-"""The ranking the close stores (sealed amounts decrypted, ranked, COPY-ed) is exactly
-domain.evaluate's, with ties and rounding."""
+"""The ranking the close stores (sealed amounts decrypted, ranked, inserted) is exactly
+domain.evaluate's, with ties and rounding; the storing statement's rank 1 and prices
+are what the database reads back."""
 
 from __future__ import annotations
 
@@ -21,10 +22,15 @@ from tests.integration.bidding.conftest import PoolFeed, members, round_body
 from tests.integration.bidding.helpers import launch
 
 
-@pytest.mark.parametrize("deduction", ["0", "0.06", "0.2"])
+# One INSERT for the whole ranking (it then gives rank 1's prices), and three of 100.
+@pytest.mark.parametrize(("deduction", "chunk"), [("0", None), ("0.06", None), ("0.2", None),
+                                                  ("0.06", 100)])
 async def test_stored_ranking_matches_the_domain_rule(
         bidding: TestClient, feed: PoolFeed, auth: Callable[..., dict[str, str]],
-        bidding_settings: BiddingSettings, deduction: str) -> None:
+        bidding_settings: BiddingSettings, deduction: str, chunk: int | None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    if chunk is not None:
+        monkeypatch.setattr(amounts, "RANKING_CHUNK", chunk)
     ms = members(300)
     for m in ms:
         m.kind = random.choice(["enterprise", "social_organization", "public_institution"])
@@ -57,7 +63,14 @@ async def test_stored_ranking_matches_the_domain_rule(
             cands = await amounts.candidates(conn, sealer, round_id)
             assert len(cands) == 250
             expected = evaluate(cands, Decimal(deduction))
-            assert await amounts.store_ranking(conn, round_id, expected) == 250
+            got = await amounts.store_ranking(conn, round_id, expected)
+            assert got.size == 250
+            assert got.first is not None
+            assert (got.first["rank"], got.first["supplier_id"]) == \
+                (1, expected[0].candidate.supplier_id)
+            # The prices from the storing statement are the database's own query's.
+            assert got.prices == (None if chunk else
+                                  await repo.unawarded_prices(conn, round_id, 1))
             stored = await repo.results(conn, round_id)
             raise _Rollback((expected, stored))
     except _Rollback as done:
