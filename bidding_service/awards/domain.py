@@ -109,6 +109,11 @@ def _cents(price: Decimal) -> Decimal:
     return price.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+# The inputs of `abnormally_low` besides the price: the number, mean and lowest evaluated
+# price of the valid bids of the round's other bidders not yet awarded.
+Prices = tuple[int, Decimal | None, Decimal | None]
+
+
 def abnormally_low(price: Decimal, others: int, others_mean: Decimal | None,
                    next_price: Decimal | None) -> bool:
     """The winner's evaluated `price` is abnormally low against the `others` valid bids of

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,7 +17,7 @@ import structlog
 
 from bidding_service.awards import repository as repo
 from bidding_service.awards.calendar import is_workday_or_weekday
-from bidding_service.awards.domain import AwardStatus, abnormally_low
+from bidding_service.awards.domain import AwardStatus, Prices, abnormally_low
 from bidding_service.awards.views import award_public
 from bidding_service.budget import service as budget
 from bidding_service.eligibility import service as eligibility
@@ -39,11 +38,6 @@ def accept_by(r: asyncpg.Record, now: datetime, zone: str) -> datetime:
     return acceptance_deadline(now, ZoneInfo(zone), seconds=r["acceptance_seconds"],
                                working_days=r["acceptance_working_days"],
                                is_workday=is_workday_or_weekday)
-
-
-# The inputs of `domain.abnormally_low` for an award: the number, mean and lowest
-# evaluated price of the valid bids of the round's other bidders not yet awarded.
-Prices = tuple[int, Decimal | None, Decimal | None]
 
 
 async def publish_award(uow: UnitOfWork, r: asyncpg.Record, result: asyncpg.Record, *,

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from bidding_service.awards.domain import Prices
 from shared.db import Conn, newest_first
 
 # An award as the API shows it: the award with its round's and its ranking row's fields.
@@ -80,7 +81,7 @@ async def insert_result(conn: Conn, round_id: uuid.UUID, member: asyncpg.Record,
 
 
 async def unawarded_prices(conn: Conn, round_id: uuid.UUID, rank: int,
-                           ) -> tuple[int, Decimal | None, Decimal | None]:
+                           ) -> Prices:
     """The valid bids of the round's bidders not yet awarded, other than `rank`'s: their
     number, mean and lowest evaluated price (the inputs of `domain.abnormally_low`)."""
     row = await conn.fetchrow(

@@ -20,7 +20,7 @@ from decimal import Decimal
 
 import asyncpg
 
-from bidding_service.awards.domain import Candidate, Ranked, evaluate
+from bidding_service.awards.domain import Candidate, Prices, Ranked, evaluate
 from bidding_service.bids.sealed import SealedDataError, Sealer, best_ad, bid_ad
 from shared.db import Conn
 
@@ -188,10 +188,10 @@ class StoredRanking:
     size: int
     # The rank-1 row as stored (None: nobody ranked).
     first: asyncpg.Record | None
-    # `pipeline.Prices` of rank 1 (the other ranked bidders: at the close none is awarded
+    # The `Prices` of rank 1 (the other ranked bidders: at the close none is awarded
     # or skipped yet), from the statement that stored them when the ranking took one;
     # None when it took several.
-    prices: tuple[int, Decimal | None, Decimal | None] | None
+    prices: Prices | None
 
 
 _STORE_RANKING = """
@@ -225,7 +225,7 @@ async def store_ranking(conn: Conn, round_id: uuid.UUID, ranked: list[Ranked],
     also returns rank 1's row and the others' prices, so the award needs no more reads."""
     stored = 0
     first: asyncpg.Record | None = None
-    prices: tuple[int, Decimal | None, Decimal | None] | None = None
+    prices: Prices | None = None
     for start in range(0, len(ranked), RANKING_CHUNK):
         with bulk():
             part = ranked[start:start + RANKING_CHUNK]
