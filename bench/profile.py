@@ -116,9 +116,19 @@ def _short(file: str) -> str:
     return file
 
 
+def waiting_for_work(frames: list[tuple[str, str]]) -> bool:
+    """An executor thread blocked in `work_queue.get()` with nothing to run (its leaf is
+    `_worker` itself): py-spy counts it as active, as it waits on a lock rather than in
+    epoll, but it uses no CPU."""
+    return bool(frames) and frames[-1][0] == "_worker" \
+        and frames[-1][1].endswith("concurrent/futures/thread.py")
+
+
 def analyse(path: Path, parts: list[tuple[str, str, str]] | None = None) -> dict[str, Any]:
     parts = GROUPS if parts is None else parts
-    stacks = read(path)
+    every = read(path)
+    stacks = [(frames, n) for frames, n in every if not waiting_for_work(frames)]
+    waiting = sum(n for _, n in every) - sum(n for _, n in stacks)
     total = sum(n for _, n in stacks) or 1
     inclusive: collections.Counter[str] = collections.Counter()
     own: collections.Counter[str] = collections.Counter()
@@ -142,14 +152,17 @@ def analyse(path: Path, parts: list[tuple[str, str, str]] | None = None) -> dict
         return [{"frame": k, "samples": v, "pct": round(100 * v / total, 1)}
                 for k, v in counter.most_common(60)]
 
-    return {"samples": total, "inclusive": table(inclusive), "self": table(own),
+    return {"samples": total, "waiting_workers": waiting,
+            "inclusive": table(inclusive), "self": table(own),
             "groups": [{"part": label, "pct": round(100 * groups[label] / total, 1)}
                        for label, _, _ in parts]}
 
 
 def render_text(summary: dict[str, Any]) -> str:
     lines = [f"py-spy samples (non-idle: running or runnable; idle in epoll excluded): "
-             f"{summary['samples']}", "",
+             f"{summary['samples']}",
+             f"(also excluded: {summary.get('waiting_workers', 0)} samples of executor "
+             "threads waiting for work in work_queue.get)", "",
              "Parts (% of samples whose stack contains it; indented parts nest):"]
     lines += [f"  {g['pct']:5.1f}%  {g['part']}" for g in summary["groups"]]
     lines += ["", "Top inclusive (function on the stack):"]
